@@ -1,0 +1,165 @@
+//! Command-line flags, following kubectl's conventions (`-f`, `-n`, `-A`, `--as`, `--as-group`,
+//! `-o json|yaml`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Who can do what to your VMs: KubeVirt's RBAC, offline and exact.
+#[derive(Debug, Parser)]
+#[command(name = "virtguard", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Manifests to read: a file, a directory (recursive: .yaml, .yml, .json) or `-` for stdin.
+    /// Repeatable. `kubectl get -o yaml` dumps and `kind: List` work as they are.
+    #[arg(short = 'f', long = "filename", global = true, value_name = "PATH")]
+    pub filename: Vec<String>,
+
+    /// Built-in roles added before evaluation: `auto`, `none`, or a list such as
+    /// `kubernetes,kubevirt@v1.5.0,cdi@v1.61.0`. Until the role catalog lands, `auto` means `none`.
+    #[arg(long, global = true, default_value = "auto", value_name = "DEFAULTS")]
+    pub defaults: String,
+
+    /// Report invalid objects as warnings and leave them out instead of failing.
+    #[arg(long, global = true)]
+    pub skip_invalid: bool,
+
+    /// Output format.
+    #[arg(short = 'o', long = "output", global = true, value_enum)]
+    pub output: Option<Output>,
+
+    /// Print nothing (no answer, no warnings); only the exit code answers.
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+
+    /// No colour in output (virtguard prints none today; accepted for scripts).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+/// Machine-readable output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable text (the default).
+    Text,
+    /// JSON, in the schemas documented in the README.
+    Json,
+    /// The same as YAML.
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check whether a user may perform an action (like `kubectl auth can-i`).
+    #[command(after_help = CAN_I_EXAMPLES)]
+    CanI(CanIArgs),
+    /// List every subject that may perform an action, and through which bindings.
+    #[command(after_help = WHO_CAN_EXAMPLES)]
+    WhoCan(WhoCanArgs),
+    /// Answer SubjectAccessReviews in bulk: JSON lines or a YAML stream in, one JSON line out each.
+    #[command(after_help = ACCESS_REVIEW_EXAMPLES)]
+    AccessReview(AccessReviewArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  source <(virtguard completion bash)\n  virtguard completion zsh > \"${fpath[1]}/_virtguard\"\n  virtguard completion fish > ~/.config/fish/completions/virtguard.fish")]
+    Completion(CompletionArgs),
+}
+
+/// What to check: `VERB TYPE[.GROUP][/NAME] [NAME]` or `VERB /url`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The verb: get, list, watch, create, update, patch, delete, deletecollection, use, bind, …
+    pub verb: Option<String>,
+    /// `TYPE[.GROUP][/NAME]` (plural, singular, kind or short name: `vmi`, `virtualmachines`,
+    /// `deployments.apps`), or a non-resource URL starting with `/`.
+    pub target: Option<String>,
+    /// The object name (alternative to `TYPE/NAME`).
+    pub name: Option<String>,
+    /// Subresource, e.g. `vnc`, `console`, `start`, `log`.
+    #[arg(long)]
+    pub subresource: Option<String>,
+    /// Namespace of the request (default: `default`; ignored for cluster-scoped resources).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Ask across all namespaces.
+    #[arg(short = 'A', long = "all-namespaces")]
+    pub all_namespaces: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CanIArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// The user to ask for (impersonation adds `system:authenticated`, and a service account's
+    /// groups, as kube-apiserver does).
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: Option<String>,
+    /// A group of the user; repeatable.
+    #[arg(long = "as-group", value_name = "GROUP")]
+    pub as_group: Vec<String>,
+    /// Print every grant (binding → role → rule, with sources) or why nothing matched.
+    #[arg(long)]
+    pub explain: bool,
+    /// List everything the user may do in the namespace (like `kubectl auth can-i --list`).
+    #[arg(long)]
+    pub list: bool,
+    /// With --list: leave out the header line.
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoCanArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessReviewArgs {
+    /// File of SubjectAccessReviews (JSON lines, JSON stream or YAML stream); `-` or absent: stdin.
+    #[arg(long, value_name = "FILE")]
+    pub requests: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+const CAN_I_EXAMPLES: &str = "Examples:
+  # Can alice start VMs in vm-dev?
+  virtguard can-i update virtualmachines --subresource start -n vm-dev --as alice -f examples/cluster
+  # Can the support group open a VNC console? (checked in subresources.kubevirt.io)
+  virtguard can-i get vmi --subresource vnc -n vm-dev --as someone --as-group support -f examples/cluster
+  # Why? Every grant with its binding, role, rule and source line
+  virtguard can-i create vmim -n vm-prod --as carol --explain -f examples/cluster
+  # A service account, a named object, a non-resource URL
+  virtguard can-i create virtualmachines -n ci --as system:serviceaccount:ci:vm-builder -f examples/cluster
+  virtguard can-i update vm/db-1 -n vm-prod --as dave -f examples/cluster
+  virtguard can-i get /healthz --as alice -f examples/cluster
+  # Everything alice may do in vm-dev
+  virtguard can-i --list -n vm-dev --as alice -f examples/cluster
+
+Exit status: 0 yes, 1 no, 2 usage or input error.";
+
+const WHO_CAN_EXAMPLES: &str = "Examples:
+  virtguard who-can create virtualmachineinstancemigrations -n vm-prod -f examples/cluster
+  virtguard who-can get vmi --subresource vnc -A -f examples/cluster
+  virtguard who-can get /metrics -f examples/cluster -o json
+
+Exit status: 0 someone can, 1 nobody can, 2 usage or input error.";
+
+const ACCESS_REVIEW_EXAMPLES: &str = "Examples:
+  echo '{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\",\"spec\":{\"user\":\"alice\",\"groups\":[\"system:authenticated\"],\"resourceAttributes\":{\"namespace\":\"vm-dev\",\"verb\":\"update\",\"group\":\"subresources.kubevirt.io\",\"resource\":\"virtualmachines\",\"subresource\":\"start\"}}}' \\
+    | virtguard access-review -f examples/cluster
+  virtguard access-review -f snapshot/ --requests reviews.jsonl > answers.jsonl
+
+Groups are taken exactly as given (nothing is added, as kube-apiserver evaluates a review).
+Exit status: 0 every review answered, 2 an input error (a review that could not be evaluated
+gets status.evaluationError on its own line; the others are still answered).";

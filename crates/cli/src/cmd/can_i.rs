@@ -1,0 +1,137 @@
+//! `virtguard can-i`: one decision, kubectl-style, with `--explain` and `--list`.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+use virtguard_rbac::{Policy, User};
+
+use crate::args::{CanIArgs, Global, Output};
+use crate::cmd::{list, Target};
+use crate::input::load_all;
+use crate::render::{binding_text, grant_json, grant_text, print_structured, role_text};
+
+/// The user `--as`/`--as-group` stand for, as kube-apiserver's impersonation builds it.
+pub fn impersonated(a: &CanIArgs) -> Result<User> {
+    match &a.as_user {
+        Some(u) if !u.is_empty() => Ok(User::impersonated(u, &a.as_group)),
+        _ => {
+            if a.as_group.is_empty() {
+                bail!("no user to check: pass --as USER (and --as-group GROUP…); offline there is no current user");
+            }
+            bail!("--as-group needs --as USER, as with kubectl impersonation");
+        }
+    }
+}
+
+pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
+    let user = impersonated(a)?;
+    let loaded = load_all(g)?;
+    if a.list {
+        return list::run(g, a, &loaded.policy, &user);
+    }
+    let target = Target::parse(&a.request, &loaded.discovery)?;
+    let policy = &loaded.policy;
+    let attrs = target.attributes(&user);
+    let decision = if a.explain || matches!(g.output, Some(Output::Json | Output::Yaml)) {
+        policy.explain(&attrs)
+    } else {
+        policy.decide(&attrs)
+    };
+    let code = if decision.allowed { 0 } else { 1 };
+    if g.quiet {
+        return Ok(code);
+    }
+    for w in &target.warnings {
+        eprintln!("warning: {w}");
+    }
+    let reason = decision.reason(policy);
+    match g.output {
+        Some(o @ (Output::Json | Output::Yaml)) => {
+            let v = json!({
+                "allowed": decision.allowed,
+                "denied": false,
+                "reason": reason,
+                "user": {"name": user.name, "groups": user.groups},
+                "request": target.to_json(),
+                "grants": decision.grants.iter().map(|g| grant_json(policy, g)).collect::<Vec<_>>(),
+                "errors": decision.errors,
+                "notes": target.notes,
+                "warnings": target.warnings,
+            });
+            print_structured(&v, o == Output::Yaml)?;
+        }
+        _ => {
+            if decision.allowed {
+                println!("yes");
+            } else if reason.is_empty() {
+                println!("no");
+            } else {
+                println!("no - {reason}");
+            }
+            if a.explain {
+                print!("{}", explain_text(policy, &user, &target, &decision));
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn explain_text(
+    policy: &Policy,
+    user: &User,
+    target: &Target,
+    decision: &virtguard_rbac::Decision,
+) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "request: {} as user \"{}\" with groups [{}]\n",
+        target.describe(),
+        user.name,
+        user.groups.join(", ")
+    ));
+    for n in &target.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    if decision.allowed {
+        s.push_str(&format!("granted by {} rule(s):\n", decision.grants.len()));
+        for g in &decision.grants {
+            s.push_str(&grant_text(policy, g));
+            s.push('\n');
+        }
+        return s;
+    }
+    // Why not: what applies to the user here, and what is broken.
+    let attrs = target.attributes(user);
+    let ns = attrs.namespace();
+    let applying: Vec<usize> = policy
+        .bindings()
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| {
+            (b.namespace.is_empty() || (!ns.is_empty() && b.namespace == ns))
+                && b.applies_to(user).is_some()
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if applying.is_empty() {
+        s.push_str("no binding in scope applies to this user or any of its groups\n");
+    } else {
+        s.push_str(&format!(
+            "{} binding(s) apply to this user here, and none has a rule that matches:\n",
+            applying.len()
+        ));
+        for i in applying {
+            let b = &policy.bindings()[i];
+            let role = match policy.binding_role(i) {
+                Ok(r) => role_text(r),
+                Err(e) => format!("(missing: {e})"),
+            };
+            s.push_str(&format!("  {} → {}\n", binding_text(b), role));
+        }
+    }
+    if !ns.is_empty() {
+        s.push_str(&format!(
+            "RoleBindings in namespaces other than {ns} do not count; ClusterRoleBindings count everywhere\n"
+        ));
+    }
+    s
+}

@@ -1,0 +1,44 @@
+//! `virtguard`: who can do what to your VMs — KubeVirt's RBAC, evaluated offline and exactly.
+//!
+//! Thin front end: parse flags, load the snapshot, call the pure crates, render, exit code.
+//! Exit codes: 0 yes/ok, 1 no (denied / nobody), 2 usage or input error.
+
+mod args;
+mod cmd;
+mod input;
+mod render;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+/// Exit code for a usage or input error.
+pub const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_ERROR } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match &cli.command {
+        Command::CanI(a) => cmd::can_i::run(&cli.global, a),
+        Command::WhoCan(a) => cmd::who_can::run(&cli.global, a),
+        Command::AccessReview(a) => cmd::access_review::run(&cli.global, a),
+        Command::Completion(a) => cmd::completion::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

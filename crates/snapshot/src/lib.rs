@@ -1,0 +1,222 @@
+//! Reads a cluster's objects from manifests: files, directories (recursive), `-` for stdin,
+//! multi-document YAML, JSON, `kind: List` and `*List` dumps as `kubectl get -o yaml` prints them.
+//!
+//! Every object keeps its source (file, document, line, list item) so errors and findings can
+//! point at it. RBAC kinds, ServiceAccounts and Namespaces are typed with `k8s-openapi` and
+//! validated as kube-apiserver would; every other kind is kept as a dynamic JSON object. Bad input
+//! is never skipped silently: each problem names its place and object, and the load fails unless
+//! the caller asked to skip invalid objects (then each skipped object is still reported).
+
+mod convert;
+mod error;
+mod object;
+mod parse;
+mod source;
+
+pub use convert::{to_binding, to_role};
+pub use error::{LoadError, Problem};
+pub use object::{Object, ObjectKey, Typed};
+pub use parse::{parse_text, Format};
+pub use source::Source;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use virtguard_rbac::{Binding, Policy, Role};
+
+/// Options for [`load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Report invalid objects as warnings and leave them out, instead of failing the load.
+    pub skip_invalid: bool,
+}
+
+/// The objects of a cluster, with where each came from.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Every object, in input order (files in the order given, directories sorted by path).
+    pub objects: Vec<Object>,
+    /// Problems that did not fail the load, each naming its object: objects kube-apiserver would
+    /// reject but that are kept and evaluated as written, and (with `skip_invalid`) objects left out.
+    pub warnings: Vec<Problem>,
+}
+
+/// Where to read manifests from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file or a directory (read recursively for `.yaml`, `.yml` and `.json`).
+    Path(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl Input {
+    /// `-` is stdin; anything else a path.
+    pub fn parse(s: &str) -> Self {
+        if s == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(s))
+        }
+    }
+}
+
+/// The most directory levels [`load`] descends, so a symlink loop cannot hang it.
+const MAX_DEPTH: usize = 64;
+
+/// Reads every input, parses documents in parallel, types and validates the objects, and rejects
+/// conflicting duplicates. Fails with every problem found (not just the first).
+pub fn load(inputs: &[Input], opts: &LoadOptions) -> Result<Snapshot, LoadError> {
+    let mut texts: Vec<(Arc<str>, String, Format)> = Vec::new();
+    for input in inputs {
+        match input {
+            Input::Stdin => {
+                let mut s = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .map_err(|e| LoadError::Io {
+                        path: "<stdin>".into(),
+                        message: e.to_string(),
+                    })?;
+                texts.push(("<stdin>".into(), s, Format::Yaml));
+            }
+            Input::Path(p) => {
+                let mut files = Vec::new();
+                collect_files(p, 0, true, &mut files)?;
+                for f in files {
+                    let text = read_file(&f)?;
+                    let format = Format::from_path(&f);
+                    texts.push((f.display().to_string().into(), text, format));
+                }
+            }
+        }
+    }
+    from_texts(texts, opts)
+}
+
+/// Builds a snapshot from in-memory texts: (name used in messages, content, format).
+pub fn from_texts(
+    texts: Vec<(Arc<str>, String, Format)>,
+    opts: &LoadOptions,
+) -> Result<Snapshot, LoadError> {
+    let chunks: Vec<parse::Chunk<'_>> = texts
+        .iter()
+        .flat_map(|(name, text, format)| parse::split(name.clone(), text, *format))
+        .collect();
+    let parsed: Vec<Vec<Result<Object, Problem>>> =
+        chunks.par_iter().map(parse::parse_chunk).collect();
+
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut objects: Vec<Object> = Vec::new();
+    let mut seen: HashMap<ObjectKey, usize> = HashMap::new();
+    for r in parsed.into_iter().flatten() {
+        match r {
+            Err(p) => problems.push(p),
+            Ok(obj) => {
+                for w in &obj.warnings {
+                    warnings.push(Problem::at(&obj.source, Some(obj.describe()), w.clone()));
+                }
+                let key = obj.key();
+                match seen.get(&key) {
+                    Some(&i) => {
+                        if !objects[i].same_content(&obj) {
+                            problems.push(Problem::at(
+                                &obj.source,
+                                Some(obj.describe()),
+                                format!(
+                                    "duplicate object with different content (first defined at {})",
+                                    objects[i].source
+                                ),
+                            ));
+                        }
+                    }
+                    None => {
+                        seen.insert(key, objects.len());
+                        objects.push(obj);
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() && !opts.skip_invalid {
+        return Err(LoadError::Invalid(problems));
+    }
+    warnings.extend(problems.into_iter().map(|mut p| {
+        p.message = format!("{} (left out)", p.message);
+        p
+    }));
+    Ok(Snapshot { objects, warnings })
+}
+
+fn read_file(path: &Path) -> Result<String, LoadError> {
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|e| LoadError::Io {
+        path: path.display().to_string(),
+        message: format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+fn collect_files(
+    path: &Path,
+    depth: usize,
+    explicit: bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), LoadError> {
+    let io = |e: std::io::Error| LoadError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        if depth >= MAX_DEPTH {
+            return Err(LoadError::Io {
+                path: path.display().to_string(),
+                message: format!("directories nested deeper than {MAX_DEPTH} levels (a symlink loop?)"),
+            });
+        }
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(io)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        entries.sort();
+        for e in entries {
+            collect_files(&e, depth + 1, false, out)?;
+        }
+    } else if explicit || Format::is_manifest(path) {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+impl Snapshot {
+    /// Roles and ClusterRoles as RBAC sees them.
+    pub fn roles(&self) -> Vec<Role> {
+        self.objects.iter().filter_map(Object::as_role).collect()
+    }
+
+    /// RoleBindings and ClusterRoleBindings as RBAC sees them.
+    pub fn bindings(&self) -> Vec<Binding> {
+        self.objects.iter().filter_map(Object::as_binding).collect()
+    }
+
+    /// The RBAC policy of this snapshot alone.
+    pub fn policy(&self) -> Policy {
+        Policy::new(self.roles(), self.bindings())
+    }
+
+    /// Objects of a kind (`Kind` as written, e.g. `VirtualMachine`).
+    pub fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Object> + 's {
+        self.objects.iter().filter(move |o| o.kind == kind)
+    }
+}

@@ -1,0 +1,197 @@
+//! One object of a snapshot: identity, source, and its content (typed for RBAC kinds).
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde_json::{Map, Value};
+
+use crate::convert;
+use crate::error::Problem;
+use crate::source::Source;
+
+/// An object's content: typed where RBAC needs it, dynamic JSON otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed {
+    /// `rbac.authorization.k8s.io` Role.
+    Role(Role),
+    /// `rbac.authorization.k8s.io` ClusterRole.
+    ClusterRole(ClusterRole),
+    /// `rbac.authorization.k8s.io` RoleBinding.
+    RoleBinding(RoleBinding),
+    /// `rbac.authorization.k8s.io` ClusterRoleBinding.
+    ClusterRoleBinding(ClusterRoleBinding),
+    /// Core ServiceAccount.
+    ServiceAccount(ServiceAccount),
+    /// Core Namespace.
+    Namespace(Namespace),
+    /// Any other kind, as parsed.
+    Dynamic(Value),
+}
+
+/// Identity of an object for duplicate detection: API group, kind, namespace, name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    /// API group (`""` for core).
+    pub group: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace (empty for cluster-scoped objects).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// One object with where it came from.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// `apiVersion` as written.
+    pub api_version: String,
+    /// `kind` as written.
+    pub kind: String,
+    /// `metadata.name` (for a dynamic object with only `generateName`, that prefix and `*`).
+    pub name: String,
+    /// `metadata.namespace`, empty when absent or cluster-scoped.
+    pub namespace: String,
+    /// Where the object is in the input.
+    pub source: Source,
+    /// The content.
+    pub typed: Typed,
+    /// What kube-apiserver's validation would have rejected, though RBAC evaluates it as written.
+    pub warnings: Vec<String>,
+}
+
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// API group of an `apiVersion` (`apps/v1` → `apps`, `v1` → ``).
+pub fn group_of(api_version: &str) -> &str {
+    api_version.split_once('/').map(|(g, _)| g).unwrap_or("")
+}
+
+fn describe(kind: &str, namespace: &str, name: &str) -> String {
+    match (namespace.is_empty(), name.is_empty()) {
+        (_, true) => kind.to_string(),
+        (true, false) => format!("{kind} {name}"),
+        (false, false) => format!("{kind} {namespace}/{name}"),
+    }
+}
+
+impl Object {
+    /// Builds an object from a parsed mapping, typing and validating RBAC kinds.
+    pub(crate) fn from_map(mut map: Map<String, Value>, source: Source) -> Result<Object, Problem> {
+        let str_field = |m: &Map<String, Value>, k: &str| {
+            m.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+        };
+        let api_version = str_field(&map, "apiVersion");
+        let kind = str_field(&map, "kind");
+        let (name, namespace, generate_name) = match map.get("metadata") {
+            Some(Value::Object(m)) => (
+                str_field(m, "name"),
+                str_field(m, "namespace"),
+                str_field(m, "generateName"),
+            ),
+            _ => Default::default(),
+        };
+        let what = describe(if kind.is_empty() { "object" } else { &kind }, &namespace, &name);
+        if kind.is_empty() {
+            return Err(Problem::at(&source, Some(what), "missing `kind`"));
+        }
+        if api_version.is_empty() {
+            return Err(Problem::at(&source, Some(what), "missing `apiVersion`"));
+        }
+        let group = group_of(&api_version).to_string();
+        let typed_kind = matches!(
+            (group.as_str(), kind.as_str()),
+            (RBAC_GROUP, "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding")
+                | ("", "ServiceAccount" | "Namespace")
+        );
+        if name.is_empty() && (typed_kind || generate_name.is_empty()) {
+            return Err(Problem::at(&source, Some(what), "metadata.name is required"));
+        }
+        let name = if name.is_empty() {
+            format!("{generate_name}*")
+        } else {
+            name
+        };
+        let fail = |msg: String| Problem::at(&source, Some(describe(&kind, &namespace, &name)), msg);
+        let mut warnings = Vec::new();
+        let typed = if typed_kind {
+            // Every served version of these kinds has the v1 shape; k8s-openapi checks the version.
+            let canonical = if group.is_empty() {
+                "v1".to_string()
+            } else {
+                format!("{group}/v1")
+            };
+            map.insert("apiVersion".into(), Value::String(canonical));
+            let v = Value::Object(map);
+            let parsed = match kind.as_str() {
+                "Role" => serde_json::from_value(v).map(Typed::Role),
+                "ClusterRole" => serde_json::from_value(v).map(Typed::ClusterRole),
+                "RoleBinding" => serde_json::from_value(v).map(Typed::RoleBinding),
+                "ClusterRoleBinding" => serde_json::from_value(v).map(Typed::ClusterRoleBinding),
+                "ServiceAccount" => serde_json::from_value(v).map(Typed::ServiceAccount),
+                _ => serde_json::from_value(v).map(Typed::Namespace),
+            }
+            .map_err(|e| fail(format!("invalid {kind}: {e}")))?;
+            let checks = convert::validate(&parsed, &namespace);
+            if !checks.errors.is_empty() {
+                return Err(fail(checks.errors.join("; ")));
+            }
+            warnings = checks.warnings;
+            parsed
+        } else {
+            Typed::Dynamic(Value::Object(map))
+        };
+        let namespace = match typed {
+            Typed::ClusterRole(_) | Typed::ClusterRoleBinding(_) | Typed::Namespace(_) => {
+                String::new()
+            }
+            _ => namespace,
+        };
+        Ok(Object {
+            api_version,
+            kind,
+            name,
+            namespace,
+            source,
+            typed,
+            warnings,
+        })
+    }
+
+    /// Identity for duplicate detection.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey {
+            group: group_of(&self.api_version).to_string(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    /// `Kind namespace/name`, as messages name objects.
+    pub fn describe(&self) -> String {
+        describe(&self.kind, &self.namespace, &self.name)
+    }
+
+    /// Whether two objects with the same key have the same content.
+    pub(crate) fn same_content(&self, other: &Object) -> bool {
+        self.typed == other.typed
+    }
+
+    /// The dynamic JSON content (every kind but the typed ones).
+    pub fn value(&self) -> Option<&Value> {
+        match &self.typed {
+            Typed::Dynamic(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// This object as an RBAC role, if it is a Role or ClusterRole.
+    pub fn as_role(&self) -> Option<virtguard_rbac::Role> {
+        convert::to_role(self)
+    }
+
+    /// This object as an RBAC binding, if it is a RoleBinding or ClusterRoleBinding.
+    pub fn as_binding(&self) -> Option<virtguard_rbac::Binding> {
+        convert::to_binding(self)
+    }
+}
