@@ -104,7 +104,9 @@ impl Discovery {
                 .map_err(|e| e.to_string())
         });
         match r {
-            Ok(v) => Ok(Discovery { resources: v.clone() }),
+            Ok(v) => Ok(Discovery {
+                resources: v.clone(),
+            }),
             Err(e) => Err(DiscoveryError::Table(e.clone())),
         }
     }
@@ -144,7 +146,9 @@ impl Discovery {
             .or_else(|| {
                 self.resources.iter().find(|e| {
                     e.resource == resource
-                        && e.api_subresources.as_ref().is_some_and(|a| a.group == group)
+                        && e.api_subresources
+                            .as_ref()
+                            .is_some_and(|a| a.group == group)
                 })
             })
     }
@@ -176,13 +180,9 @@ impl Discovery {
                 let candidates = [Some(g), version_stripped];
                 candidates.into_iter().flatten().find_map(|g| {
                     self.matching(name).find_map(|e| {
-                        if e.group == g {
-                            Some((e, g))
-                        } else if e.api_subresources.as_ref().is_some_and(|a| a.group == g) {
-                            Some((e, g))
-                        } else {
-                            None
-                        }
+                        let own = e.group == g;
+                        let api = e.api_subresources.as_ref().is_some_and(|a| a.group == g);
+                        (own || api).then_some((e, g))
                     })
                 })
             }
@@ -313,7 +313,12 @@ impl ApiResource {
             short_names: crd
                 .pointer("/spec/names/shortNames")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default(),
             resource: plural,
             namespaced,
@@ -332,7 +337,12 @@ mod tests {
         let d = Discovery::builtin().expect("embedded table parses");
         let mut seen = std::collections::HashSet::new();
         for r in d.resources() {
-            assert!(seen.insert((&r.group, &r.resource)), "duplicate {}/{}", r.group, r.resource);
+            assert!(
+                seen.insert((&r.group, &r.resource)),
+                "duplicate {}/{}",
+                r.group,
+                r.resource
+            );
         }
     }
 

@@ -66,7 +66,9 @@ pub enum Command {
     #[command(after_help = ACCESS_REVIEW_EXAMPLES)]
     AccessReview(AccessReviewArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  source <(virtguard completion bash)\n  virtguard completion zsh > \"${fpath[1]}/_virtguard\"\n  virtguard completion fish > ~/.config/fish/completions/virtguard.fish")]
+    #[command(
+        after_help = "Examples:\n  source <(virtguard completion bash)\n  virtguard completion zsh > \"${fpath[1]}/_virtguard\"\n  virtguard completion fish > ~/.config/fish/completions/virtguard.fish"
+    )]
     Completion(CompletionArgs),
 }
 

@@ -14,6 +14,9 @@ pub struct Loaded {
     pub discovery: Discovery,
 }
 
+/// Warnings printed before the rest are summarised in one line.
+const MAX_WARNINGS: usize = 20;
+
 /// Checks `--defaults` and says on stderr what it means today.
 fn check_defaults(defaults: &str, quiet: bool) -> Result<()> {
     match defaults {
@@ -32,12 +35,15 @@ fn check_defaults(defaults: &str, quiet: bool) -> Result<()> {
     }
 }
 
-/// Loads the snapshot named by `-f`, builds the policy and discovery table.
-pub fn load_all(g: &Global) -> Result<Loaded> {
+/// Loads the snapshot named by `-f`, builds the policy and discovery table. The result lives as
+/// long as the process: freeing a large policy object by object at exit would only cost time.
+pub fn load_all(g: &Global) -> Result<&'static Loaded> {
     check_defaults(&g.defaults, g.quiet)?;
     if g.filename.is_empty() {
         bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin)");
     }
+    let timing = std::env::var_os("VIRTGUARD_TIMING").is_some();
+    let t0 = std::time::Instant::now();
     let inputs: Vec<Input> = g.filename.iter().map(|f| Input::parse(f)).collect();
     let snapshot = load(
         &inputs,
@@ -47,15 +53,46 @@ pub fn load_all(g: &Global) -> Result<Loaded> {
     )
     .context("cannot load the snapshot")?;
     let quiet = g.quiet;
-    for w in snapshot.warnings.iter().filter(|_| !quiet) {
-        eprintln!("warning: {w}");
-    }
-    let policy = snapshot.policy();
-    for w in policy.warnings().iter().filter(|_| !quiet) {
-        match &w.origin {
-            Some(o) => eprintln!("warning: {o}: {}: {}", w.object, w.message),
-            None => eprintln!("warning: {}: {}", w.object, w.message),
+    let mut shown = 0usize;
+    let mut say = |line: String| {
+        if !quiet {
+            if shown < MAX_WARNINGS {
+                eprintln!("{line}");
+            }
+            shown += 1;
         }
+    };
+    for w in &snapshot.warnings {
+        say(format!("warning: {w}"));
+    }
+    if timing {
+        eprintln!(
+            "timing: load {:?} ({} objects)",
+            t0.elapsed(),
+            snapshot.objects.len()
+        );
+    }
+    let snapshot = &*Box::leak(Box::new(snapshot));
+    let t1 = std::time::Instant::now();
+    let (roles, bindings) = (snapshot.roles(), snapshot.bindings());
+    if timing {
+        eprintln!("timing: convert {:?}", t1.elapsed());
+    }
+    let policy = virtguard_rbac::Policy::new(roles, bindings);
+    if timing {
+        eprintln!("timing: policy {:?}", t1.elapsed());
+    }
+    for w in policy.warnings() {
+        say(match &w.origin {
+            Some(o) => format!("warning: {o}: {}: {}", w.object, w.message),
+            None => format!("warning: {}: {}", w.object, w.message),
+        });
+    }
+    if shown > MAX_WARNINGS {
+        eprintln!(
+            "warning: … and {} more warnings like these (not shown)",
+            shown - MAX_WARNINGS
+        );
     }
     let mut discovery = Discovery::builtin()?;
     let mut crds = Vec::new();
@@ -69,8 +106,5 @@ pub fn load_all(g: &Global) -> Result<Loaded> {
         }
     }
     discovery.extend(crds);
-    Ok(Loaded {
-        policy,
-        discovery,
-    })
+    Ok(Box::leak(Box::new(Loaded { policy, discovery })))
 }

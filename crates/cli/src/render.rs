@@ -23,7 +23,13 @@ pub fn rule_text(rule: &PolicyRule) -> String {
     let list = |v: &[String]| {
         let q: Vec<String> = v
             .iter()
-            .map(|s| if s.is_empty() { "\"\"".to_string() } else { s.clone() })
+            .map(|s| {
+                if s.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    s.clone()
+                }
+            })
             .collect();
         format!("[{}]", q.join(", "))
     };
@@ -74,7 +80,7 @@ pub fn aggregated_from(policy: &Policy, role: &Role, rule: &PolicyRule) -> Optio
                 r.kind == RoleKind::ClusterRole
                     && r.name != role.name
                     && selectors.iter().any(|s| s.matches(&r.labels))
-                    && r.rules.contains(rule)
+                    && r.rules.iter().any(|x| x.as_ref() == rule)
             })
             .collect();
         candidates.sort_by(|a, b| a.name.cmp(&b.name));

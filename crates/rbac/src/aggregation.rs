@@ -4,8 +4,11 @@
 //! that matches any of its selectors (selectors in order, matching roles by name, duplicates
 //! dropped, never itself). Aggregated roles feed other aggregators (Kubernetes' view → edit →
 //! admin chain), so roles are settled in dependency order; cycles are iterated to a fixpoint.
+//! Rules are interned once, so unions of thousands of rules compare integers, not strings.
 
-use std::collections::HashSet;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::role::{Role, RoleKind};
 use crate::rule::PolicyRule;
@@ -19,8 +22,27 @@ pub struct AggregationWarning {
     pub message: String,
 }
 
+/// Rules by value → id, so unions work on ids.
+#[derive(Default)]
+struct RuleTable {
+    ids: FxHashMap<Arc<PolicyRule>, u32>,
+    rules: Vec<Arc<PolicyRule>>,
+}
+
+impl RuleTable {
+    fn id(&mut self, r: &Arc<PolicyRule>) -> u32 {
+        if let Some(&i) = self.ids.get(r) {
+            return i;
+        }
+        let i = self.rules.len() as u32;
+        self.ids.insert(r.clone(), i);
+        self.rules.push(r.clone());
+        i
+    }
+}
+
 /// Replaces the rules of every aggregated ClusterRole in `roles` by the union of the rules of the
-/// ClusterRoles its selectors match. Returns warnings (aggregation cycles that do not settle).
+/// ClusterRoles its selectors match. Returns warnings (aggregation cycles).
 pub fn aggregate(roles: &mut [Role]) -> Vec<AggregationWarning> {
     let mut cluster: Vec<usize> = (0..roles.len())
         .filter(|&i| roles[i].kind == RoleKind::ClusterRole)
@@ -49,112 +71,149 @@ pub fn aggregate(roles: &mut [Role]) -> Vec<AggregationWarning> {
             out
         })
         .collect();
+    let mut table = RuleTable::default();
+    let mut ids: Vec<Vec<u32>> = vec![Vec::new(); roles.len()];
+    for &c in &cluster {
+        ids[c] = roles[c].rules.iter().map(|r| table.id(r)).collect();
+    }
 
-    let order = dependency_order(&aggregators, &sources, roles.len());
-    let cyclic = order.len() < aggregators.len();
-    let mut warnings = Vec::new();
-    if !cyclic {
-        for &k in &order {
-            let rules = union(roles, &sources[k]);
-            roles[aggregators[k]].rules = rules;
-        }
-        return warnings;
+    let n_rules = table.rules.len();
+    let mut pos = vec![usize::MAX; roles.len()];
+    for (k, &a) in aggregators.iter().enumerate() {
+        pos[a] = k;
     }
-    // Cycles: settle what is acyclic first, then iterate the rest until nothing changes.
-    for &k in &order {
-        let rules = union(roles, &sources[k]);
-        roles[aggregators[k]].rules = rules;
-    }
-    let settled: HashSet<usize> = order.iter().copied().collect();
-    let rest: Vec<usize> = (0..aggregators.len())
-        .filter(|k| !settled.contains(k))
+    let edges: Vec<Vec<usize>> = sources
+        .iter()
+        .map(|s| {
+            let mut d: Vec<usize> = s
+                .iter()
+                .filter_map(|&r| (pos[r] != usize::MAX).then_some(pos[r]))
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
         .collect();
-    let mut stable = false;
-    for _ in 0..=rest.len() + 1 {
-        let mut changed = false;
-        for &k in &rest {
-            let rules = union(roles, &sources[k]);
-            if roles[aggregators[k]].rules != rules {
-                roles[aggregators[k]].rules = rules;
-                changed = true;
-            }
+    let mut warnings = Vec::new();
+    // Components come dependencies first, so every source is settled before it is read.
+    for comp in strongly_connected(&edges) {
+        if comp.len() == 1 {
+            let k = comp[0];
+            ids[aggregators[k]] = union(&ids, &sources[k], n_rules);
+            continue;
         }
-        // Roles downstream of the cycle were settled before it: redo them too.
-        for &k in &order {
-            let rules = union(roles, &sources[k]);
-            if roles[aggregators[k]].rules != rules {
-                roles[aggregators[k]].rules = rules;
-                changed = true;
-            }
+        // A cycle: the controller's result would depend on timing. Take the least fixpoint:
+        // every member gets the union of what the cycle draws from outside itself (members in
+        // name order, each member's selectors in order).
+        let members: Vec<usize> = comp.iter().map(|&k| aggregators[k]).collect();
+        let mut sorted = comp.clone();
+        sorted.sort_by(|&a, &b| roles[aggregators[a]].name.cmp(&roles[aggregators[b]].name));
+        let outside: Vec<usize> = sorted
+            .iter()
+            .flat_map(|&k| sources[k].iter().copied())
+            .filter(|r| !members.contains(r))
+            .collect();
+        let shared = union(&ids, &outside, n_rules);
+        for &m in &members {
+            ids[m] = shared.clone();
         }
-        if !changed {
-            stable = true;
-            break;
-        }
-    }
-    for &k in &rest {
+        let names: Vec<&str> = sorted
+            .iter()
+            .map(|&k| roles[aggregators[k]].name.as_str())
+            .collect();
+        let shown = if names.len() > 4 {
+            format!("{}, … and {} more", names[..4].join(", "), names.len() - 4)
+        } else {
+            names.join(", ")
+        };
         warnings.push(AggregationWarning {
-            role: roles[aggregators[k]].name.clone(),
-            message: if stable {
-                "takes part in an aggregation cycle (settled)".to_string()
-            } else {
-                "takes part in an aggregation cycle that does not settle".to_string()
-            },
+            role: names[0].to_string(),
+            message: format!(
+                "aggregation cycle of {} ClusterRoles ({shown}); each is evaluated as the union of the roles the cycle selects outside itself (the controller's result would depend on timing)",
+                names.len()
+            ),
         });
+    }
+    for &a in &aggregators {
+        roles[a].rules = ids[a]
+            .iter()
+            .map(|&i| table.rules[i as usize].clone())
+            .collect();
     }
     warnings
 }
 
-fn union(roles: &[Role], sources: &[usize]) -> Vec<PolicyRule> {
-    let mut seen: HashSet<&PolicyRule> = HashSet::new();
+/// The union of the sources' rule ids, first occurrence first (a bitset: ids are dense).
+fn union(ids: &[Vec<u32>], sources: &[usize], n_rules: usize) -> Vec<u32> {
+    let mut seen = vec![0u64; n_rules.div_ceil(64)];
     let mut out = Vec::new();
     for &s in sources {
-        for r in &roles[s].rules {
-            if seen.insert(r) {
-                out.push(r.clone());
+        for &r in &ids[s] {
+            let (w, b) = ((r / 64) as usize, r % 64);
+            if seen[w] & (1 << b) == 0 {
+                seen[w] |= 1 << b;
+                out.push(r);
             }
         }
     }
     out
 }
 
-/// Aggregator positions (into `aggregators`) in an order where every aggregator comes after the
-/// aggregators it draws from; those on or behind a cycle are left out.
-fn dependency_order(aggregators: &[usize], sources: &[Vec<usize>], n: usize) -> Vec<usize> {
-    let mut pos = vec![usize::MAX; n];
-    for (k, &a) in aggregators.iter().enumerate() {
-        pos[a] = k;
-    }
-    let deps: Vec<Vec<usize>> = sources
-        .iter()
-        .map(|s| {
-            s.iter()
-                .filter_map(|&r| (pos[r] != usize::MAX).then_some(pos[r]))
-                .collect()
-        })
-        .collect();
-    let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); aggregators.len()];
-    for (k, d) in deps.iter().enumerate() {
-        for &j in d {
-            dependents[j].push(k);
+/// Strongly connected components of a graph (edges: node → nodes it depends on), each
+/// emitted after every component it depends on (Tarjan's algorithm, iterative so a long chain
+/// cannot exhaust the stack).
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    let mut next = 0usize;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
         }
-    }
-    let mut ready: Vec<usize> = (0..aggregators.len())
-        .filter(|&k| indegree[k] == 0)
-        .collect();
-    ready.reverse();
-    let mut order = Vec::with_capacity(aggregators.len());
-    while let Some(k) = ready.pop() {
-        order.push(k);
-        for &d in &dependents[k] {
-            indegree[d] -= 1;
-            if indegree[d] == 0 {
-                ready.push(d);
+        // (node, next edge to look at)
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut i)) = work.last_mut() {
+            if let Some(&w) = edges[v].get(*i) {
+                *i += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut comp = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                out.push(comp);
             }
         }
     }
-    order
+    out
 }
 
 #[cfg(test)]
@@ -172,7 +231,11 @@ mod tests {
     }
 
     fn aggregator(name: &str, labels: &[(&str, &str)], select: &[(&str, &str)]) -> Role {
-        let mut r = labelled(name, labels, vec![PolicyRule::resource(&["x"], &[""], &["own"])]);
+        let mut r = labelled(
+            name,
+            labels,
+            vec![PolicyRule::resource(&["x"], &[""], &["own"])],
+        );
         r.aggregation = Some(vec![LabelSelector {
             match_labels: select
                 .iter()
@@ -203,7 +266,8 @@ mod tests {
         assert!(aggregate(&mut roles).is_empty());
         let get_pods = PolicyRule::resource(&["get"], &[""], &["pods"]);
         for r in &roles[..3] {
-            assert_eq!(r.rules, vec![get_pods.clone()], "{}", r.name);
+            let rules: Vec<&PolicyRule> = r.rules.iter().map(|r| r.as_ref()).collect();
+            assert_eq!(rules, vec![&get_pods], "{}", r.name);
         }
     }
 

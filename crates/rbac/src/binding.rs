@@ -64,7 +64,11 @@ pub struct Binding {
 
 impl Binding {
     /// A ClusterRoleBinding to a ClusterRole.
-    pub fn cluster(name: impl Into<String>, role: impl Into<String>, subjects: Vec<Subject>) -> Self {
+    pub fn cluster(
+        name: impl Into<String>,
+        role: impl Into<String>,
+        subjects: Vec<Subject>,
+    ) -> Self {
         Binding {
             kind: BindingKind::ClusterRoleBinding,
             name: name.into(),

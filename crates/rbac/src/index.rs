@@ -1,8 +1,15 @@
-//! The decision index: for every (scope, subject) the rules it holds, keyed by resource, so a
-//! decision looks up only what can apply instead of walking every binding.
+//! The decision index.
+//!
+//! Each role referenced by a binding is compiled once: its rules, interned, merged per
+//! (resource key, API group) into one entry holding the verbs it allows and, for each verb, the
+//! first rule that allows it (for the reason). Each (scope, subject) then holds, per resource
+//! key, references to the compiled entries of the roles bound to it, in binding order. A decision
+//! is a handful of hash lookups and a short scan, whatever the size of the roles behind it.
 //!
 //! Scope is the cluster (ClusterRoleBindings) or one namespace (RoleBindings). A subject is a user
 //! name or a group name; ServiceAccount subjects are indexed under the user name they stand for.
+
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -12,69 +19,167 @@ use crate::rule::{PolicyRule, WILDCARD};
 
 /// Cluster scope (ClusterRoleBindings); namespaces are `sym + 1`.
 pub(crate) const CLUSTER: Sym = 0;
-
-/// User or group key kind.
+/// User key kind.
 pub(crate) const USER: u8 = 0;
+/// Group key kind.
 pub(crate) const GROUP: u8 = 1;
-
 /// (scope, kind, name).
 pub(crate) type SubjectKey = (Sym, u8, Sym);
 
-#[derive(Debug, Clone)]
-pub(crate) struct VerbSet {
-    any: bool,
-    verbs: Box<[Sym]>,
+const NO_RULE: u32 = u32::MAX;
+
+/// Verbs interned first, so their symbols fit the 64-bit verb mask.
+pub(crate) const COMMON_VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "use",
+    "bind",
+    "escalate",
+    "impersonate",
+    "approve",
+    "sign",
+    "proxy",
+    "attest",
+];
+
+#[inline]
+pub(crate) fn res_key(resource: Sym, sub: Sym) -> u64 {
+    ((resource as u64) << 32) | sub as u64
 }
 
-impl VerbSet {
-    fn new(interner: &mut Interner, verbs: &[String]) -> Self {
-        VerbSet {
-            any: verbs.iter().any(|v| v == WILDCARD),
-            verbs: verbs.iter().map(|v| interner.intern(v)).collect(),
+/// Where one resource string of a rule points.
+#[derive(Clone, Copy)]
+enum ResTarget {
+    Key(u64),
+    StarSub(Sym),
+    Any,
+}
+
+/// A rule with its strings interned (shared by every role that holds the same rule).
+struct CompiledRule {
+    verbs: Vec<Sym>,
+    any_verb: bool,
+    groups: Vec<Sym>,
+    resources: Vec<ResTarget>,
+    names: Option<Box<[Sym]>>,
+    urls: Vec<(Box<str>, bool)>,
+}
+
+/// Verbs allowed for one (resource key, group) of a role, with the first rule per verb.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    group: Sym,
+    mask: u64,
+    any_verb: u32,
+    first: Vec<(Sym, u32)>,
+    names: Option<Box<[Sym]>>,
+}
+
+impl Entry {
+    fn new(group: Sym, names: Option<Box<[Sym]>>) -> Self {
+        Entry {
+            group,
+            mask: 0,
+            any_verb: NO_RULE,
+            first: Vec::new(),
+            names,
         }
     }
 
-    #[inline]
-    fn matches(&self, verb: Option<Sym>) -> bool {
-        self.any || verb.is_some_and(|v| self.verbs.contains(&v))
+    fn add(&mut self, rule: &CompiledRule, idx: u32) {
+        if rule.any_verb && self.any_verb == NO_RULE {
+            self.any_verb = idx;
+        }
+        for &v in &rule.verbs {
+            if v < 64 {
+                self.mask |= 1 << v;
+            }
+            if !self.first.iter().any(|(x, _)| *x == v) {
+                self.first.push((v, idx));
+            }
+        }
     }
-}
 
-#[derive(Debug, Clone)]
-pub(crate) struct ResEntry {
-    group: Sym,
-    verbs: VerbSet,
-    names: Option<Box<[Sym]>>,
-    grant: Grant,
+    /// The first rule of this entry that allows the verb.
+    #[inline]
+    fn rule_for(&self, verb: Option<Sym>) -> Option<u32> {
+        let mut best = (self.any_verb != NO_RULE).then_some(self.any_verb);
+        if let Some(v) = verb {
+            if v >= 64 || self.mask & (1 << v) != 0 {
+                if let Some(&(_, r)) = self.first.iter().find(|(x, _)| *x == v) {
+                    best = Some(best.map_or(r, |b| b.min(r)));
+                }
+            }
+        }
+        best
+    }
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct UrlEntry {
-    /// Exact URL, or the prefix before a trailing `*`.
+    /// Exact URL, or the prefix before trailing `*`s.
     url: Box<str>,
     prefix: bool,
-    verbs: VerbSet,
-    grant: Grant,
+    any_verb: bool,
+    verbs: Box<[Sym]>,
+    rule: u32,
 }
 
-/// One subject's rules in one scope.
+#[derive(Debug, Clone, Copy, Default)]
+struct Range {
+    start: u32,
+    len: u32,
+}
+
+/// A role compiled into ranges of the entry arenas.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CompiledRole {
+    by_resource: FxHashMap<u64, Range>,
+    star_sub: FxHashMap<Sym, Range>,
+    any_resource: Range,
+    urls: Range,
+}
+
+/// A binding subject's reference to one range of a role's entries.
+#[derive(Debug, Clone, Copy)]
+struct Ref {
+    binding: u32,
+    subject: u32,
+    range: Range,
+}
+
+/// What a (scope, subject) holds: which kinds of lists exist, and missing roles.
 #[derive(Debug, Default)]
 pub(crate) struct SubjectIndex {
-    by_resource: FxHashMap<u64, Vec<ResEntry>>,
-    star_sub: FxHashMap<Sym, Vec<ResEntry>>,
-    any_resource: Vec<ResEntry>,
-    urls: Vec<UrlEntry>,
+    has_star_sub: bool,
+    has_any_resource: bool,
+    has_urls: bool,
     /// Bindings applying to this subject whose role is missing.
     pub(crate) missing: Vec<usize>,
 }
 
+/// Which list of a subject a reference belongs to.
+const TAG_RES: u8 = 0;
+const TAG_STAR_SUB: u8 = 1;
+const TAG_ANY: u8 = 2;
+const TAG_URLS: u8 = 3;
+
+/// (scope, subject kind, subject name, list tag, resource key or subresource).
+type ListKey = (Sym, u8, Sym, u8, u64);
+
 /// A request with its strings looked up.
-pub(crate) struct CompiledRequest {
+pub(crate) struct CompiledRequest<'a> {
     pub(crate) verb: Option<Sym>,
-    pub(crate) kind: CompiledKind,
+    pub(crate) kind: CompiledKind<'a>,
 }
 
-pub(crate) enum CompiledKind {
+pub(crate) enum CompiledKind<'a> {
     Resource {
         group: Option<Sym>,
         /// (resource, subresource) key of the combined resource; `None` when a part is unknown.
@@ -85,103 +190,332 @@ pub(crate) enum CompiledKind {
         has_name: bool,
     },
     NonResource {
-        path: Box<str>,
+        path: &'a str,
     },
 }
 
-#[inline]
-pub(crate) fn res_key(resource: Sym, sub: Sym) -> u64 {
-    ((resource as u64) << 32) | sub as u64
+/// Compiled roles and their entries.
+#[derive(Default)]
+pub(crate) struct Index {
+    pub(crate) interner: Interner,
+    entries: Vec<Entry>,
+    urls: Vec<UrlEntry>,
+    /// Compiled rules by the address of their shared `Arc` (kept alive by the policy's roles).
+    rules: FxHashMap<usize, CompiledRule>,
+    pub(crate) subjects: FxHashMap<SubjectKey, SubjectIndex>,
+    /// References gathered while building; sorted into `lists` by [`Index::finish`].
+    pending: Vec<(ListKey, Ref)>,
+    lists: FxHashMap<ListKey, (u32, u32)>,
+    refs: Vec<Ref>,
 }
 
-impl SubjectIndex {
-    pub(crate) fn add_rule(&mut self, interner: &mut Interner, rule: &PolicyRule, grant: Grant) {
-        if !rule.resources.is_empty() {
-            let verbs = VerbSet::new(interner, &rule.verbs);
-            let names: Option<Box<[Sym]>> = if rule.resource_names.is_empty() {
-                None
-            } else {
-                Some(
-                    rule.resource_names
-                        .iter()
-                        .map(|n| interner.intern(n))
-                        .collect(),
-                )
-            };
-            let groups: Vec<Sym> = if rule.api_groups.iter().any(|g| g == WILDCARD) {
-                vec![ANY]
-            } else {
-                rule.api_groups.iter().map(|g| interner.intern(g)).collect()
-            };
-            for &group in &groups {
-                for res in &rule.resources {
-                    let entry = ResEntry {
-                        group,
-                        verbs: verbs.clone(),
-                        names: names.clone(),
-                        grant,
-                    };
-                    if res == WILDCARD {
-                        self.any_resource.push(entry);
-                    } else if let Some(sub) = res.strip_prefix("*/") {
-                        if !sub.is_empty() {
-                            let s = interner.intern(sub);
-                            self.star_sub.entry(s).or_default().push(entry);
-                        }
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("entries", &self.entries.len())
+            .field("subjects", &self.subjects.len())
+            .finish()
+    }
+}
+
+impl Index {
+    pub(crate) fn new() -> Self {
+        let mut i = Index::default();
+        for v in COMMON_VERBS {
+            i.interner.intern(v);
+        }
+        i
+    }
+
+    fn compile_rule(&mut self, rule: &Arc<PolicyRule>) -> usize {
+        let ptr = Arc::as_ptr(rule) as usize;
+        if self.rules.contains_key(&ptr) {
+            return ptr;
+        }
+        let it = &mut self.interner;
+        let groups = if rule.api_groups.iter().any(|g| g == WILDCARD) {
+            vec![ANY]
+        } else {
+            rule.api_groups.iter().map(|g| it.intern(g)).collect()
+        };
+        let resources = rule
+            .resources
+            .iter()
+            .filter_map(|res| {
+                if res == WILDCARD {
+                    Some(ResTarget::Any)
+                } else if let Some(sub) = res.strip_prefix("*/") {
+                    (!sub.is_empty()).then(|| ResTarget::StarSub(it.intern(sub)))
+                } else {
+                    Some(ResTarget::Key(match res.split_once('/') {
+                        Some((r, s)) => res_key(it.intern(r), it.intern(s)),
+                        None => res_key(it.intern(res), NONE),
+                    }))
+                }
+            })
+            .collect();
+        let names = (!rule.resource_names.is_empty())
+            .then(|| rule.resource_names.iter().map(|n| it.intern(n)).collect());
+        let c = CompiledRule {
+            any_verb: rule.verbs.iter().any(|v| v == WILDCARD),
+            verbs: rule.verbs.iter().map(|v| it.intern(v)).collect(),
+            groups,
+            resources,
+            names,
+            urls: rule
+                .non_resource_urls
+                .iter()
+                .map(|u| {
+                    if u.ends_with('*') {
+                        (u.trim_end_matches('*').into(), true)
                     } else {
-                        let (r, s) = match res.split_once('/') {
-                            Some((r, s)) => (interner.intern(r), interner.intern(s)),
-                            None => (interner.intern(res), NONE),
-                        };
-                        self.by_resource
-                            .entry(res_key(r, s))
-                            .or_default()
-                            .push(entry);
+                        (u.as_str().into(), false)
+                    }
+                })
+                .collect(),
+        };
+        self.rules.insert(ptr, c);
+        ptr
+    }
+
+    /// Compiles a role's rules into merged entries.
+    pub(crate) fn compile_role(&mut self, rules: &[Arc<PolicyRule>]) -> CompiledRole {
+        let ptrs: Vec<usize> = rules.iter().map(|r| self.compile_rule(r)).collect();
+        let mut by_resource: FxHashMap<u64, Vec<Entry>> = FxHashMap::default();
+        let mut star_sub: FxHashMap<Sym, Vec<Entry>> = FxHashMap::default();
+        let mut any_resource: Vec<Entry> = Vec::new();
+        let mut urls: Vec<UrlEntry> = Vec::new();
+        fn merge(list: &mut Vec<Entry>, group: Sym, rule: &CompiledRule, idx: u32) {
+            if rule.names.is_none() {
+                if let Some(e) = list
+                    .iter_mut()
+                    .find(|e| e.group == group && e.names.is_none())
+                {
+                    e.add(rule, idx);
+                    return;
+                }
+            }
+            let mut e = Entry::new(group, rule.names.clone());
+            e.add(rule, idx);
+            list.push(e);
+        }
+        for (idx, p) in ptrs.iter().enumerate() {
+            let Some(rule) = self.rules.get(p) else {
+                continue;
+            };
+            let idx = idx as u32;
+            for &g in &rule.groups {
+                for t in &rule.resources {
+                    match *t {
+                        ResTarget::Key(k) => merge(by_resource.entry(k).or_default(), g, rule, idx),
+                        ResTarget::StarSub(s) => {
+                            merge(star_sub.entry(s).or_default(), g, rule, idx)
+                        }
+                        ResTarget::Any => merge(&mut any_resource, g, rule, idx),
                     }
                 }
             }
-        }
-        if !rule.non_resource_urls.is_empty() {
-            let verbs = VerbSet::new(interner, &rule.verbs);
-            for u in &rule.non_resource_urls {
-                let (url, prefix) = if u.ends_with('*') {
-                    (u.trim_end_matches('*'), true)
-                } else {
-                    (u.as_str(), false)
-                };
-                self.urls.push(UrlEntry {
-                    url: url.into(),
-                    prefix,
-                    verbs: verbs.clone(),
-                    grant,
+            for (u, prefix) in &rule.urls {
+                urls.push(UrlEntry {
+                    url: u.clone(),
+                    prefix: *prefix,
+                    any_verb: rule.any_verb,
+                    verbs: rule.verbs.clone().into(),
+                    rule: idx,
                 });
             }
         }
+        let mut push = |list: Vec<Entry>| -> Range {
+            let start = self.entries.len() as u32;
+            let len = list.len() as u32;
+            self.entries.extend(list);
+            Range { start, len }
+        };
+        let mut out = CompiledRole {
+            by_resource: by_resource.into_iter().map(|(k, l)| (k, push(l))).collect(),
+            star_sub: star_sub.into_iter().map(|(k, l)| (k, push(l))).collect(),
+            any_resource: push(any_resource),
+            urls: Range::default(),
+        };
+        out.urls = Range {
+            start: self.urls.len() as u32,
+            len: urls.len() as u32,
+        };
+        self.urls.extend(urls);
+        out
     }
 
-    /// The smallest grant among this subject's rules that allows the request.
-    #[inline]
-    pub(crate) fn first_grant(&self, req: &CompiledRequest) -> Option<Grant> {
+    /// Adds a binding subject's grant of a compiled role.
+    pub(crate) fn bind(
+        &mut self,
+        key: SubjectKey,
+        binding: usize,
+        subject: usize,
+        role: &CompiledRole,
+    ) {
+        let (scope, kind, name) = key;
+        let r = |range: Range| Ref {
+            binding: binding as u32,
+            subject: subject as u32,
+            range,
+        };
+        for (k, range) in &role.by_resource {
+            self.pending
+                .push(((scope, kind, name, TAG_RES, *k), r(*range)));
+        }
+        for (k, range) in &role.star_sub {
+            self.pending
+                .push(((scope, kind, name, TAG_STAR_SUB, *k as u64), r(*range)));
+        }
+        if role.any_resource.len > 0 {
+            self.pending
+                .push(((scope, kind, name, TAG_ANY, 0), r(role.any_resource)));
+        }
+        if role.urls.len > 0 {
+            self.pending
+                .push(((scope, kind, name, TAG_URLS, 0), r(role.urls)));
+        }
+        let idx = self.subjects.entry(key).or_default();
+        idx.has_star_sub |= !role.star_sub.is_empty();
+        idx.has_any_resource |= role.any_resource.len > 0;
+        idx.has_urls |= role.urls.len > 0;
+    }
+
+    /// Sorts the gathered references into per-list ranges (binding order kept within a list).
+    pub(crate) fn finish(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(|(k, _)| *k);
+        self.refs = Vec::with_capacity(pending.len());
+        let mut lists: FxHashMap<ListKey, (u32, u32)> = FxHashMap::default();
+        let mut i = 0;
+        while i < pending.len() {
+            let key = pending[i].0;
+            let start = self.refs.len() as u32;
+            while i < pending.len() && pending[i].0 == key {
+                self.refs.push(pending[i].1);
+                i += 1;
+            }
+            lists.insert(key, (start, self.refs.len() as u32 - start));
+        }
+        self.lists = lists;
+    }
+
+    fn list(&self, key: ListKey) -> &[Ref] {
+        match self.lists.get(&key) {
+            Some(&(start, len)) => &self.refs[start as usize..(start + len) as usize],
+            None => &[],
+        }
+    }
+
+    /// Records a binding whose role is missing for a subject.
+    pub(crate) fn bind_missing(&mut self, key: SubjectKey, binding: usize) {
+        let idx = self.subjects.entry(key).or_default();
+        if idx.missing.last() != Some(&binding) {
+            idx.missing.push(binding);
+        }
+    }
+
+    /// The first rule of a compiled role (by index) that allows the request.
+    pub(crate) fn role_rule(&self, role: &CompiledRole, req: &CompiledRequest<'_>) -> Option<u32> {
+        let one = |range: Range| Ref {
+            binding: 0,
+            subject: 0,
+            range,
+        };
         match &req.kind {
-            CompiledKind::Resource {
-                group,
-                key,
-                sub,
-                name,
-                has_name,
-            } => {
-                let check = |list: &[ResEntry]| -> Option<Grant> {
-                    list.iter()
-                        .find(|e| {
-                            (e.group == ANY || Some(e.group) == *group)
-                                && e.verbs.matches(req.verb)
-                                && match &e.names {
-                                    None => true,
-                                    Some(ns) => *has_name && name.is_some_and(|n| ns.contains(&n)),
-                                }
-                        })
-                        .map(|e| e.grant)
+            CompiledKind::Resource { key, sub, .. } => {
+                let mut best: Option<u32> = None;
+                let mut consider = |r: Option<u32>| {
+                    if let Some(r) = r {
+                        best = Some(best.map_or(r, |b| b.min(r)));
+                    }
                 };
+                if let Some(range) = key.and_then(|k| role.by_resource.get(&k)) {
+                    consider(self.ref_rule(&one(*range), req));
+                }
+                if let Some(range) = sub.and_then(|s| role.star_sub.get(&s)) {
+                    consider(self.ref_rule(&one(*range), req));
+                }
+                consider(self.ref_rule(&one(role.any_resource), req));
+                best
+            }
+            CompiledKind::NonResource { .. } => self.url_rule(&one(role.urls), req),
+        }
+    }
+
+    #[inline]
+    fn ref_rule(&self, r: &Ref, req: &CompiledRequest<'_>) -> Option<u32> {
+        let CompiledKind::Resource {
+            group,
+            name,
+            has_name,
+            ..
+        } = &req.kind
+        else {
+            return None;
+        };
+        let entries = &self.entries[r.range.start as usize..(r.range.start + r.range.len) as usize];
+        let mut best: Option<u32> = None;
+        for e in entries {
+            if !(e.group == ANY || Some(e.group) == *group) {
+                continue;
+            }
+            if let Some(ns) = &e.names {
+                if !(*has_name && name.is_some_and(|n| ns.contains(&n))) {
+                    continue;
+                }
+            }
+            if let Some(rule) = e.rule_for(req.verb) {
+                best = Some(best.map_or(rule, |b| b.min(rule)));
+            }
+        }
+        best
+    }
+
+    #[inline]
+    fn url_rule(&self, r: &Ref, req: &CompiledRequest<'_>) -> Option<u32> {
+        let CompiledKind::NonResource { path } = &req.kind else {
+            return None;
+        };
+        let urls = &self.urls[r.range.start as usize..(r.range.start + r.range.len) as usize];
+        urls.iter()
+            .find(|u| {
+                (u.any_verb || req.verb.is_some_and(|v| u.verbs.contains(&v)))
+                    && if u.prefix {
+                        path.starts_with(&*u.url)
+                    } else {
+                        *u.url == **path
+                    }
+            })
+            .map(|u| u.rule)
+    }
+
+    /// The smallest grant (binding, subject, rule) among one subject's refs that allows the
+    /// request.
+    #[inline]
+    pub(crate) fn first_grant(
+        &self,
+        key: SubjectKey,
+        idx: &SubjectIndex,
+        req: &CompiledRequest<'_>,
+    ) -> Option<Grant> {
+        let (scope, kind, name) = key;
+        let scan = |list: &[Ref], urls: bool| -> Option<Grant> {
+            list.iter().find_map(|r| {
+                let rule = if urls {
+                    self.url_rule(r, req)
+                } else {
+                    self.ref_rule(r, req)
+                };
+                rule.map(|rule| Grant {
+                    binding: r.binding as usize,
+                    subject: r.subject as usize,
+                    rule: rule as usize,
+                })
+            })
+        };
+        match &req.kind {
+            CompiledKind::Resource { key, sub, .. } => {
                 let mut best: Option<Grant> = None;
                 let mut consider = |g: Option<Grant>| {
                     if let Some(g) = g {
@@ -191,34 +525,27 @@ impl SubjectIndex {
                     }
                 };
                 if let Some(k) = key {
-                    if let Some(list) = self.by_resource.get(k) {
-                        consider(check(list));
+                    consider(scan(self.list((scope, kind, name, TAG_RES, *k)), false));
+                }
+                if idx.has_star_sub {
+                    if let Some(s) = sub {
+                        consider(scan(
+                            self.list((scope, kind, name, TAG_STAR_SUB, *s as u64)),
+                            false,
+                        ));
                     }
                 }
-                if let Some(s) = sub {
-                    if !self.star_sub.is_empty() {
-                        if let Some(list) = self.star_sub.get(s) {
-                            consider(check(list));
-                        }
-                    }
-                }
-                if !self.any_resource.is_empty() {
-                    consider(check(&self.any_resource));
+                if idx.has_any_resource {
+                    consider(scan(self.list((scope, kind, name, TAG_ANY, 0)), false));
                 }
                 best
             }
-            CompiledKind::NonResource { path } => self
-                .urls
-                .iter()
-                .find(|u| {
-                    u.verbs.matches(req.verb)
-                        && if u.prefix {
-                            path.starts_with(&*u.url)
-                        } else {
-                            *u.url == **path
-                        }
-                })
-                .map(|u| u.grant),
+            CompiledKind::NonResource { .. } => {
+                if !idx.has_urls {
+                    return None;
+                }
+                scan(self.list((scope, kind, name, TAG_URLS, 0)), true)
+            }
         }
     }
 }

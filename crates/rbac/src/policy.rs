@@ -14,9 +14,9 @@ use crate::attributes::{Attributes, Request};
 use crate::binding::{Binding, BindingKind};
 use crate::decision::{Decision, Grant, GrantedSubject};
 use crate::index::{
-    res_key, CompiledKind, CompiledRequest, SubjectIndex, SubjectKey, CLUSTER, GROUP, USER,
+    res_key, CompiledKind, CompiledRequest, CompiledRole, Index, CLUSTER, GROUP, USER,
 };
-use crate::intern::{Interner, Sym, NONE};
+use crate::intern::{Sym, NONE};
 use crate::role::{Role, RoleKind};
 use crate::rule::{rule_allows, PolicyRule};
 use crate::subject::{Subject, SubjectKind, User};
@@ -59,8 +59,8 @@ pub struct Policy {
     roles: Vec<Role>,
     bindings: Vec<Binding>,
     binding_role: Vec<Result<usize, String>>,
-    interner: Interner,
-    subjects: FxHashMap<SubjectKey, SubjectIndex>,
+    index: Index,
+    compiled: FxHashMap<usize, CompiledRole>,
     warnings: Vec<PolicyWarning>,
 }
 
@@ -79,9 +79,8 @@ impl Policy {
                 message: w.message,
             })
             .collect();
-        bindings.sort_by(|a, b| {
-            (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name))
-        });
+        bindings
+            .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
         let mut by_name: HashMap<(RoleKind, &str, &str), usize> = HashMap::new();
         for (i, r) in roles.iter().enumerate() {
             by_name.insert((r.kind, r.namespace.as_str(), r.name.as_str()), i);
@@ -99,7 +98,11 @@ impl Policy {
                         b.role_ref.kind
                     )),
                     Some(kind) => {
-                        let ns = if kind == RoleKind::ClusterRole { "" } else { ns };
+                        let ns = if kind == RoleKind::ClusterRole {
+                            ""
+                        } else {
+                            ns
+                        };
                         by_name
                             .get(&(kind, ns, b.role_ref.name.as_str()))
                             .copied()
@@ -124,53 +127,58 @@ impl Policy {
             }
         }
 
-        let mut interner = Interner::default();
-        let mut subjects: FxHashMap<SubjectKey, SubjectIndex> = FxHashMap::default();
+        let mut index = Index::new();
+        let mut compiled: FxHashMap<usize, CompiledRole> = FxHashMap::default();
+        // Roles with the very same rules (aggregated roles often are) share one compilation.
+        let mut by_rules: FxHashMap<Vec<usize>, usize> = FxHashMap::default();
         for (bi, b) in bindings.iter().enumerate() {
             let scope = match b.kind {
                 BindingKind::ClusterRoleBinding => CLUSTER,
-                BindingKind::RoleBinding => interner.intern(&b.namespace) + 1,
+                BindingKind::RoleBinding => index.interner.intern(&b.namespace) + 1,
             };
+            if let Ok(ri) = binding_role[bi] {
+                if !compiled.contains_key(&ri) {
+                    let key: Vec<usize> = roles[ri]
+                        .rules
+                        .iter()
+                        .map(|r| std::sync::Arc::as_ptr(r) as usize)
+                        .collect();
+                    let c = match by_rules.get(&key).and_then(|&o| compiled.get(&o)) {
+                        Some(c) => c.clone(),
+                        None => {
+                            by_rules.insert(key, ri);
+                            index.compile_role(&roles[ri].rules)
+                        }
+                    };
+                    compiled.insert(ri, c);
+                }
+            }
             for (si, s) in b.subjects.iter().enumerate() {
                 let key = match s.kind {
-                    SubjectKind::User => (scope, USER, interner.intern(&s.name)),
-                    SubjectKind::Group => (scope, GROUP, interner.intern(&s.name)),
-                    SubjectKind::ServiceAccount => match s.service_account_username(&b.namespace)
-                    {
-                        Some(u) => (scope, USER, interner.intern(&u)),
+                    SubjectKind::User => (scope, USER, index.interner.intern(&s.name)),
+                    SubjectKind::Group => (scope, GROUP, index.interner.intern(&s.name)),
+                    SubjectKind::ServiceAccount => match s.service_account_username(&b.namespace) {
+                        Some(u) => (scope, USER, index.interner.intern(&u)),
                         None => continue,
                     },
                 };
-                match &binding_role[bi] {
+                match binding_role[bi] {
                     Ok(ri) => {
-                        for (rule_i, rule) in roles[*ri].rules.iter().enumerate() {
-                            let grant = Grant {
-                                binding: bi,
-                                subject: si,
-                                rule: rule_i,
-                            };
-                            subjects
-                                .entry(key)
-                                .or_default()
-                                .add_rule(&mut interner, rule, grant);
-                        }
-                        subjects.entry(key).or_default();
-                    }
-                    Err(_) => {
-                        let idx = subjects.entry(key).or_default();
-                        if idx.missing.last() != Some(&bi) {
-                            idx.missing.push(bi);
+                        if let Some(c) = compiled.get(&ri) {
+                            index.bind(key, bi, si, c);
                         }
                     }
+                    Err(_) => index.bind_missing(key, bi),
                 }
             }
         }
+        index.finish();
         Policy {
             roles,
             bindings,
             binding_role,
-            interner,
-            subjects,
+            index,
+            compiled,
             warnings,
         }
     }
@@ -202,7 +210,7 @@ impl Policy {
     pub fn grant_rule(&self, g: &Grant) -> Option<(&Binding, &Role, &PolicyRule)> {
         let b = self.bindings.get(g.binding)?;
         let r = self.binding_role(g.binding).ok()?;
-        Some((b, r, r.rules.get(g.rule)?))
+        Some((b, r, r.rules.get(g.rule)?.as_ref()))
     }
 
     /// `ClusterRoleBinding "b" of ClusterRole "r" to User "u"`, as Kubernetes describes a source.
@@ -224,16 +232,16 @@ impl Policy {
         )
     }
 
-    fn compile(&self, attrs: &Attributes<'_>) -> CompiledRequest {
-        let i = &self.interner;
+    fn compile<'a>(&self, attrs: &Attributes<'a>) -> CompiledRequest<'a> {
+        let i = &self.index.interner;
         let verb = i.get(attrs.verb);
         let kind = match &attrs.request {
             Request::Resource(r) => {
                 let key = if r.resource.contains('/') {
                     let combined = r.combined_resource();
-                    combined.split_once('/').and_then(|(res, sub)| {
-                        Some(res_key(i.get(res)?, i.get(sub)?))
-                    })
+                    combined
+                        .split_once('/')
+                        .and_then(|(res, sub)| Some(res_key(i.get(res)?, i.get(sub)?)))
                 } else if r.subresource.is_empty() {
                     i.get(r.resource).map(|res| res_key(res, NONE))
                 } else {
@@ -258,9 +266,7 @@ impl Policy {
                     has_name: !r.name.is_empty(),
                 }
             }
-            Request::NonResource(n) => CompiledKind::NonResource {
-                path: n.path.into(),
-            },
+            Request::NonResource(n) => CompiledKind::NonResource { path: n.path },
         };
         CompiledRequest { verb, kind }
     }
@@ -271,14 +277,18 @@ impl Policy {
         let ns_scope = if ns.is_empty() {
             None
         } else {
-            self.interner.get(ns).map(|s| s + 1)
+            self.index.interner.get(ns).map(|s| s + 1)
         };
         [Some(CLUSTER), ns_scope]
     }
 
     fn keys<'s>(&'s self, user: &'s User) -> impl Iterator<Item = (u8, Sym)> + 's {
-        let u = self.interner.get(&user.name).map(|s| (USER, s));
-        let gs = user.groups.iter().filter_map(|g| self.interner.get(g).map(|s| (GROUP, s)));
+        let i = &self.index.interner;
+        let u = i.get(&user.name).map(|s| (USER, s));
+        let gs = user
+            .groups
+            .iter()
+            .filter_map(move |g| i.get(g).map(|s| (GROUP, s)));
         u.into_iter().chain(gs)
     }
 
@@ -291,8 +301,8 @@ impl Policy {
         for scope in scopes.iter().flatten() {
             let mut best: Option<Grant> = None;
             for (kind, name) in self.keys(attrs.user) {
-                if let Some(idx) = self.subjects.get(&(*scope, kind, name)) {
-                    if let Some(g) = idx.first_grant(&req) {
+                if let Some(idx) = self.index.subjects.get(&(*scope, kind, name)) {
+                    if let Some(g) = self.index.first_grant((*scope, kind, name), idx, &req) {
                         if best.is_none_or(|b| g < b) {
                             best = Some(g);
                         }
@@ -310,7 +320,7 @@ impl Policy {
         let mut missing: Vec<usize> = Vec::new();
         for scope in scopes.iter().flatten() {
             for (kind, name) in self.keys(attrs.user) {
-                if let Some(idx) = self.subjects.get(&(*scope, kind, name)) {
+                if let Some(idx) = self.index.subjects.get(&(*scope, kind, name)) {
                     missing.extend(&idx.missing);
                 }
             }
@@ -375,13 +385,14 @@ impl Policy {
         d
     }
 
-    /// Every subject of a binding that grants the request (`attrs.user` is ignored), with the
-    /// grants. With `all_namespaces`, a namespaced request is answered for every namespace: every
+    /// Every subject of a binding that grants the request (`attrs.user` is ignored), with one
+    /// grant (the first rule) per binding. With `all_namespaces`, a namespaced request is answered for every namespace: every
     /// RoleBinding counts, each in its own namespace.
     pub fn who_can(&self, attrs: &Attributes<'_>, all_namespaces: bool) -> Vec<GrantedSubject> {
         let ns = attrs.namespace();
         let is_resource = matches!(attrs.request, Request::Resource(_));
-        let mut role_rules: HashMap<usize, Vec<usize>> = HashMap::new();
+        let req = self.compile(attrs);
+        let mut role_rule: HashMap<usize, Option<u32>> = HashMap::new();
         let mut out: BTreeMap<Subject, Vec<Grant>> = BTreeMap::new();
         for (bi, b) in self.bindings.iter().enumerate() {
             let in_scope = match b.kind {
@@ -396,18 +407,14 @@ impl Policy {
             let Ok(ri) = self.binding_role[bi] else {
                 continue;
             };
-            let rules = role_rules.entry(ri).or_insert_with(|| {
-                self.roles[ri]
-                    .rules
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| rule_allows(attrs, r))
-                    .map(|(i, _)| i)
-                    .collect()
+            let rule = *role_rule.entry(ri).or_insert_with(|| {
+                self.compiled
+                    .get(&ri)
+                    .and_then(|c| self.index.role_rule(c, &req))
             });
-            if rules.is_empty() {
+            let Some(rule) = rule else {
                 continue;
-            }
+            };
             for (si, s) in b.subjects.iter().enumerate() {
                 let subject = match s.kind {
                     SubjectKind::ServiceAccount => {
@@ -423,14 +430,11 @@ impl Policy {
                     }
                     _ => Subject::new(s.kind, s.name.clone(), ""),
                 };
-                let grants = out.entry(subject).or_default();
-                for &rule in rules.iter() {
-                    grants.push(Grant {
-                        binding: bi,
-                        subject: si,
-                        rule,
-                    });
-                }
+                out.entry(subject).or_default().push(Grant {
+                    binding: bi,
+                    subject: si,
+                    rule: rule as usize,
+                });
             }
         }
         out.into_iter()
@@ -481,5 +485,75 @@ fn object_name(b: &Binding) -> String {
     match b.kind {
         BindingKind::ClusterRoleBinding => format!("ClusterRoleBinding {}", b.name),
         BindingKind::RoleBinding => format!("RoleBinding {}/{}", b.namespace, b.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attributes::ResourceAttributes;
+    use crate::binding::RoleRef;
+
+    fn alice() -> User {
+        User::new("alice", vec![])
+    }
+
+    #[test]
+    fn unsupported_role_ref_kind_is_the_reason() {
+        let mut b = Binding::cluster("x", "r", vec![Subject::new(SubjectKind::User, "alice", "")]);
+        b.role_ref = RoleRef {
+            kind: "Clusterrole".into(),
+            name: "r".into(),
+        };
+        let p = Policy::new(
+            vec![Role::cluster(
+                "r",
+                vec![PolicyRule::resource(&["get"], &[""], &["pods"])],
+            )],
+            vec![b],
+        );
+        let u = alice();
+        let a = Attributes::resource(
+            &u,
+            "get",
+            ResourceAttributes {
+                resource: "pods",
+                ..Default::default()
+            },
+        );
+        let d = p.decide(&a);
+        assert!(!d.allowed);
+        assert_eq!(
+            d.reason(&p),
+            "RBAC: unsupported role reference kind: \"Clusterrole\""
+        );
+        assert_eq!(p.explain(&a).errors, d.errors);
+        assert_eq!(p.warnings().len(), 1);
+    }
+
+    #[test]
+    fn missing_roles_aggregate_like_apimachinery() {
+        let s = vec![Subject::new(SubjectKind::User, "alice", "")];
+        let p = Policy::new(
+            vec![],
+            vec![
+                Binding::cluster("a", "gone", s.clone()),
+                Binding::cluster("b", "gone", s.clone()),
+                Binding::cluster("c", "other", s),
+            ],
+        );
+        let u = alice();
+        let a = Attributes::resource(
+            &u,
+            "get",
+            ResourceAttributes {
+                resource: "pods",
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            p.decide(&a).reason(&p),
+            "RBAC: [clusterrole.rbac.authorization.k8s.io \"gone\" not found, clusterrole.rbac.authorization.k8s.io \"other\" not found]"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Roles and ClusterRoles: named lists of rules, possibly aggregated from other ClusterRoles.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -47,8 +48,9 @@ pub struct Role {
     pub labels: BTreeMap<String, String>,
     /// `aggregationRule.clusterRoleSelectors`, when the ClusterRole is aggregated.
     pub aggregation: Option<Vec<LabelSelector>>,
-    /// The rules (for an aggregated ClusterRole: after aggregation).
-    pub rules: Vec<PolicyRule>,
+    /// The rules (for an aggregated ClusterRole: after aggregation). Shared, because aggregated
+    /// roles repeat the rules of the roles they aggregate.
+    pub rules: Vec<Arc<PolicyRule>>,
     /// Where the object came from (`file:line`), for explanations; opaque to this crate.
     pub origin: Option<String>,
 }
@@ -62,7 +64,7 @@ impl Role {
             namespace: String::new(),
             labels: BTreeMap::new(),
             aggregation: None,
-            rules,
+            rules: rules.into_iter().map(Arc::new).collect(),
             origin: None,
         }
     }

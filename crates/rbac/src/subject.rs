@@ -78,7 +78,7 @@ impl Subject {
     pub fn applies_to(&self, user: &User, binding_namespace: &str) -> bool {
         match self.kind {
             SubjectKind::User => user.name == self.name,
-            SubjectKind::Group => user.groups.iter().any(|g| *g == self.name),
+            SubjectKind::Group => user.groups.contains(&self.name),
             SubjectKind::ServiceAccount => match self.service_account_username(binding_namespace) {
                 Some(u) => user.name == u,
                 None => false,

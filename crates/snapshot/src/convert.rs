@@ -1,7 +1,9 @@
 //! Validation of typed RBAC objects as kube-apiserver validates them, and conversion into the
 //! `virtguard-rbac` model.
 
-use k8s_openapi::api::rbac::v1::{PolicyRule as K8sRule, RoleRef as K8sRoleRef, Subject as K8sSubject};
+use k8s_openapi::api::rbac::v1::{
+    PolicyRule as K8sRule, RoleRef as K8sRoleRef, Subject as K8sSubject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as K8sSelector;
 use virtguard_rbac::{
     Binding, BindingKind, LabelSelector, PolicyRule, Requirement, RequirementOperator, Role,
@@ -26,7 +28,8 @@ pub(crate) fn validate(obj: &Typed, namespace: &str) -> Checks {
     match obj {
         Typed::Role(r) => {
             if namespace.is_empty() {
-                c.errors.push("metadata.namespace is required for a Role".to_string());
+                c.errors
+                    .push("metadata.namespace is required for a Role".to_string());
             }
             validate_rules(r.rules.as_deref().unwrap_or_default(), true, &mut c);
         }
@@ -35,14 +38,16 @@ pub(crate) fn validate(obj: &Typed, namespace: &str) -> Checks {
             if let Some(agg) = &r.aggregation_rule {
                 for (i, sel) in agg.cluster_role_selectors.iter().flatten().enumerate() {
                     if let Err(e) = selector(sel) {
-                        c.errors.push(format!("aggregationRule.clusterRoleSelectors[{i}].{e}"));
+                        c.errors
+                            .push(format!("aggregationRule.clusterRoleSelectors[{i}].{e}"));
                     }
                 }
             }
         }
         Typed::RoleBinding(b) => {
             if namespace.is_empty() {
-                c.errors.push("metadata.namespace is required for a RoleBinding".to_string());
+                c.errors
+                    .push("metadata.namespace is required for a RoleBinding".to_string());
             }
             validate_role_ref(&b.role_ref, true, &mut c);
             validate_subjects(b.subjects.as_deref().unwrap_or_default(), true, &mut c);
@@ -53,7 +58,8 @@ pub(crate) fn validate(obj: &Typed, namespace: &str) -> Checks {
         }
         Typed::ServiceAccount(_) => {
             if namespace.is_empty() {
-                c.errors.push("metadata.namespace is required for a ServiceAccount".to_string());
+                c.errors
+                    .push("metadata.namespace is required for a ServiceAccount".to_string());
             }
         }
         Typed::Namespace(_) | Typed::Dynamic(_) => {}
@@ -214,7 +220,11 @@ pub fn to_role(obj: &Object) -> Option<Role> {
         namespace: obj.namespace.clone(),
         labels: meta.labels.clone().unwrap_or_default(),
         aggregation,
-        rules: rules.iter().flatten().map(rule).collect(),
+        rules: rules
+            .iter()
+            .flatten()
+            .map(|r| std::sync::Arc::new(rule(r)))
+            .collect(),
         origin: Some(obj.source.to_string()),
     })
 }

@@ -181,7 +181,9 @@ fn collect_files(
         if depth >= MAX_DEPTH {
             return Err(LoadError::Io {
                 path: path.display().to_string(),
-                message: format!("directories nested deeper than {MAX_DEPTH} levels (a symlink loop?)"),
+                message: format!(
+                    "directories nested deeper than {MAX_DEPTH} levels (a symlink loop?)"
+                ),
             });
         }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)

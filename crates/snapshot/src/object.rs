@@ -90,7 +90,11 @@ impl Object {
             ),
             _ => Default::default(),
         };
-        let what = describe(if kind.is_empty() { "object" } else { &kind }, &namespace, &name);
+        let what = describe(
+            if kind.is_empty() { "object" } else { &kind },
+            &namespace,
+            &name,
+        );
         if kind.is_empty() {
             return Err(Problem::at(&source, Some(what), "missing `kind`"));
         }
@@ -100,18 +104,25 @@ impl Object {
         let group = group_of(&api_version).to_string();
         let typed_kind = matches!(
             (group.as_str(), kind.as_str()),
-            (RBAC_GROUP, "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding")
-                | ("", "ServiceAccount" | "Namespace")
+            (
+                RBAC_GROUP,
+                "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+            ) | ("", "ServiceAccount" | "Namespace")
         );
         if name.is_empty() && (typed_kind || generate_name.is_empty()) {
-            return Err(Problem::at(&source, Some(what), "metadata.name is required"));
+            return Err(Problem::at(
+                &source,
+                Some(what),
+                "metadata.name is required",
+            ));
         }
         let name = if name.is_empty() {
             format!("{generate_name}*")
         } else {
             name
         };
-        let fail = |msg: String| Problem::at(&source, Some(describe(&kind, &namespace, &name)), msg);
+        let fail =
+            |msg: String| Problem::at(&source, Some(describe(&kind, &namespace, &name)), msg);
         let mut warnings = Vec::new();
         let typed = if typed_kind {
             // Every served version of these kinds has the v1 shape; k8s-openapi checks the version.

@@ -35,7 +35,10 @@ impl Format {
     /// Whether a directory walk picks up this file (`.yaml`, `.yml`, `.json`).
     pub fn is_manifest(path: &Path) -> bool {
         matches!(
-            path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            path.extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
             Some("yaml" | "yml" | "json")
         )
     }
@@ -65,8 +68,7 @@ pub(crate) fn split(file: Arc<str>, text: &str, format: Format) -> Vec<Chunk<'_>
     let mut start = 0usize;
     let mut start_line = 1usize;
     let mut offset = 0usize;
-    let mut line_no = 1usize;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
         let bare = line.trim_end_matches(['\n', '\r']);
         let marker = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
         if marker && offset > start {
@@ -77,13 +79,18 @@ pub(crate) fn split(file: Arc<str>, text: &str, format: Format) -> Vec<Chunk<'_>
             start_line = line_no;
         }
         offset += line.len();
-        line_no += 1;
     }
     push_chunk(&file, &text[start..], start_line, format, &mut chunks);
     chunks
 }
 
-fn push_chunk<'a>(file: &Arc<str>, t: &'a str, line: usize, format: Format, chunks: &mut Vec<Chunk<'a>>) {
+fn push_chunk<'a>(
+    file: &Arc<str>,
+    t: &'a str,
+    line: usize,
+    format: Format,
+    chunks: &mut Vec<Chunk<'a>>,
+) {
     if has_content(t) {
         let document = chunks.len() + 1;
         chunks.push(Chunk {
@@ -139,7 +146,9 @@ pub(crate) fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Object, Problem>> {
             for doc in serde_yaml_ng::Deserializer::from_str(chunk.text) {
                 match Option::<Value>::deserialize(doc) {
                     Ok(None) => {}
-                    Ok(Some(v)) => objects_from_value(v, source(first_content_line(chunk)), &mut out),
+                    Ok(Some(v)) => {
+                        objects_from_value(v, source(first_content_line(chunk)), &mut out)
+                    }
                     Err(e) => {
                         let line = e
                             .location()
@@ -251,7 +260,8 @@ fn objects_from_value(v: Value, source: Source, out: &mut Vec<Result<Object, Pro
         let item = match item {
             Value::Object(mut m) if !item_kind.is_empty() => {
                 // A typed list (`ClusterRoleList`) may leave kind and apiVersion off its items.
-                m.entry("kind").or_insert_with(|| Value::String(item_kind.clone()));
+                m.entry("kind")
+                    .or_insert_with(|| Value::String(item_kind.clone()));
                 if !list_api.is_empty() {
                     m.entry("apiVersion")
                         .or_insert_with(|| Value::String(list_api.clone()));

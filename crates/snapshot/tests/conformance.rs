@@ -91,11 +91,19 @@ fn corpus() {
     let (mut n_requests, mut n_who) = (0, 0);
     for f in &files {
         let text = std::fs::read_to_string(f).expect("read corpus file");
-        let file: File = serde_yaml_ng::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let file: File =
+            serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for case in file.cases {
-            assert!(names.insert(case.name.clone()), "duplicate case name {}", case.name);
-            assert!(!case.covers.is_empty() && !case.source.is_empty(), "{}: covers/source", case.name);
+            assert!(
+                names.insert(case.name.clone()),
+                "duplicate case name {}",
+                case.name
+            );
+            assert!(
+                !case.covers.is_empty() && !case.source.is_empty(),
+                "{}: covers/source",
+                case.name
+            );
             let stream: String = case
                 .objects
                 .iter()
@@ -109,7 +117,11 @@ fn corpus() {
                 },
             ) {
                 Ok(s) => {
-                    let left_out = s.warnings.iter().filter(|w| w.message.ends_with("(left out)")).count();
+                    let left_out = s
+                        .warnings
+                        .iter()
+                        .filter(|w| w.message.ends_with("(left out)"))
+                        .count();
                     if left_out != case.invalid {
                         failures.push(format!(
                             "{}: want {} object(s) rejected by the loader, got {left_out}",
@@ -130,7 +142,9 @@ fn corpus() {
                 let a = attrs(r, &user);
                 let fast = policy.decide(&a);
                 let slow = policy.explain(&a);
-                let want = r.allowed.unwrap_or_else(|| panic!("{} request {i}: allowed missing", case.name));
+                let want = r
+                    .allowed
+                    .unwrap_or_else(|| panic!("{} request {i}: allowed missing", case.name));
                 if fast.allowed != want || slow.allowed != want {
                     failures.push(format!(
                         "{} request {i} ({}): want allowed={want}, decide={}, explain={} [{}]",
@@ -186,5 +200,10 @@ fn corpus() {
         names.len()
     );
     assert!(n_requests >= 100, "corpus too small: {n_requests} requests");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -220,9 +220,9 @@ pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
         lines
             .par_chunks(2048)
             .flat_map_iter(|chunk| {
-                chunk.iter().map(|(i, l)| {
-                    answer_json_text(policy, l, &format!("{name}:{}", i + 1))
-                })
+                chunk
+                    .iter()
+                    .map(|(i, l)| answer_json_text(policy, l, &format!("{name}:{}", i + 1)))
             })
             .collect()
     } else {
@@ -264,7 +264,13 @@ fn yaml_or_json_stream(policy: &Policy, text: &str, name: &str) -> Vec<(String, 
                     out.push(answer_json_text(policy, &t, name));
                 }
                 Some(Err(e)) => {
-                    out.push((error_line(&format!("{name}:{}", e.line()), &format!("invalid JSON: {e}")), true));
+                    out.push((
+                        error_line(
+                            &format!("{name}:{}", e.line()),
+                            &format!("invalid JSON: {e}"),
+                        ),
+                        true,
+                    ));
                     break;
                 }
             }

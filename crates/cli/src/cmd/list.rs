@@ -93,7 +93,10 @@ pub fn compact(rules: &[&PolicyRule]) -> Vec<PolicyRule> {
         if !r.non_resource_urls.is_empty() {
             review.push(PolicyRule::non_resource(
                 &r.verbs.iter().map(String::as_str).collect::<Vec<_>>(),
-                &r.non_resource_urls.iter().map(String::as_str).collect::<Vec<_>>(),
+                &r.non_resource_urls
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
             ));
         }
     }

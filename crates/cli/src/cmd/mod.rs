@@ -81,7 +81,13 @@ impl Target {
         }
         let subresource = a.subresource.clone().unwrap_or_default();
         let (group, resource, namespaced, notes, mut warnings) = if type_arg == "*" {
-            (String::new(), "*".to_string(), Some(true), Vec::new(), Vec::new())
+            (
+                String::new(),
+                "*".to_string(),
+                Some(true),
+                Vec::new(),
+                Vec::new(),
+            )
         } else {
             let r = discovery.resolve(&type_arg.to_ascii_lowercase(), &subresource);
             (r.group, r.resource, r.namespaced, r.notes, r.warnings)
@@ -152,7 +158,9 @@ impl Target {
                 "verb": self.verb, "namespace": namespace, "group": group,
                 "resource": resource, "subresource": subresource, "name": name,
             }),
-            TargetKind::NonResource { path } => serde_json::json!({"verb": self.verb, "path": path}),
+            TargetKind::NonResource { path } => {
+                serde_json::json!({"verb": self.verb, "path": path})
+            }
         }
     }
 
@@ -177,9 +185,7 @@ impl Target {
                 if !name.is_empty() {
                     s.push_str(&format!(" named \"{name}\""));
                 }
-                s.push_str(&format!(
-                    " (group \"{group}\")"
-                ));
+                s.push_str(&format!(" (group \"{group}\")"));
                 if namespace.is_empty() {
                     s.push_str(" cluster-wide");
                 } else {

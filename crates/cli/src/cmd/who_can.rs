@@ -16,7 +16,13 @@ pub fn run(g: &Global, a: &WhoCanArgs) -> Result<u8> {
     let nobody = User::default();
     let attrs = target.attributes(&nobody);
     let all_ns = a.request.all_namespaces
-        && matches!(target.kind, TargetKind::Resource { namespaced: Some(true) | None, .. });
+        && matches!(
+            target.kind,
+            TargetKind::Resource {
+                namespaced: Some(true) | None,
+                ..
+            }
+        );
     let subjects = policy.who_can(&attrs, all_ns);
     let code = if subjects.is_empty() { 1 } else { 0 };
     if g.quiet {
@@ -34,7 +40,8 @@ pub fn run(g: &Global, a: &WhoCanArgs) -> Result<u8> {
                     if !s.subject.namespace.is_empty() {
                         v["namespace"] = json!(s.subject.namespace);
                     }
-                    v["grants"] = Value::Array(s.grants.iter().map(|g| grant_json(policy, g)).collect());
+                    v["grants"] =
+                        Value::Array(s.grants.iter().map(|g| grant_json(policy, g)).collect());
                     v
                 })
                 .collect();
@@ -61,7 +68,10 @@ pub fn run(g: &Global, a: &WhoCanArgs) -> Result<u8> {
                     }
                     seen.push(g.binding);
                     let b = &policy.bindings()[g.binding];
-                    let role = policy.binding_role(g.binding).map(role_text).unwrap_or_default();
+                    let role = policy
+                        .binding_role(g.binding)
+                        .map(role_text)
+                        .unwrap_or_default();
                     let scope = if b.namespace.is_empty() {
                         "cluster".to_string()
                     } else {
