@@ -121,6 +121,32 @@ impl Entry {
     }
 }
 
+/// Entries of every role a subject holds for one resource key, merged: per API group, the
+/// first grant (in visiting order) for each verb.
+#[derive(Debug, Clone)]
+struct MergedEntry {
+    group: Sym,
+    mask: u64,
+    any_verb: Option<Grant>,
+    first: Vec<(Sym, Grant)>,
+    names: Option<Box<[Sym]>>,
+}
+
+impl MergedEntry {
+    #[inline]
+    fn grant_for(&self, verb: Option<Sym>) -> Option<Grant> {
+        let mut best = self.any_verb;
+        if let Some(v) = verb {
+            if v >= 64 || self.mask & (1 << v) != 0 {
+                if let Some(&(_, g)) = self.first.iter().find(|(x, _)| *x == v) {
+                    best = Some(best.map_or(g, |b| b.min(g)));
+                }
+            }
+        }
+        best
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct UrlEntry {
     /// Exact URL, or the prefix before trailing `*`s.
@@ -205,8 +231,10 @@ pub(crate) struct Index {
     pub(crate) subjects: FxHashMap<SubjectKey, SubjectIndex>,
     /// References gathered while building; sorted into `lists` by [`Index::finish`].
     pending: Vec<(ListKey, Ref)>,
-    lists: FxHashMap<ListKey, (u32, u32)>,
+    /// Per list: a range of `refs` and a range of `merged`.
+    lists: FxHashMap<ListKey, ((u32, u32), (u32, u32))>,
     refs: Vec<Ref>,
+    merged: Vec<MergedEntry>,
 }
 
 impl std::fmt::Debug for Index {
@@ -381,12 +409,13 @@ impl Index {
         idx.has_urls |= role.urls.len > 0;
     }
 
-    /// Sorts the gathered references into per-list ranges (binding order kept within a list).
+    /// Sorts the gathered references into per-list ranges (binding order kept within a list)
+    /// and merges each resource list's entries, so a decision scans a few merged entries.
     pub(crate) fn finish(&mut self) {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|(k, _)| *k);
         self.refs = Vec::with_capacity(pending.len());
-        let mut lists: FxHashMap<ListKey, (u32, u32)> = FxHashMap::default();
+        let mut lists: FxHashMap<ListKey, ((u32, u32), (u32, u32))> = FxHashMap::default();
         let mut i = 0;
         while i < pending.len() {
             let key = pending[i].0;
@@ -395,16 +424,105 @@ impl Index {
                 self.refs.push(pending[i].1);
                 i += 1;
             }
-            lists.insert(key, (start, self.refs.len() as u32 - start));
+            let refs = (start, self.refs.len() as u32 - start);
+            let merged = if key.3 == TAG_URLS {
+                (0, 0)
+            } else {
+                self.merge(refs)
+            };
+            lists.insert(key, (refs, merged));
         }
         self.lists = lists;
     }
 
+    fn merge(&mut self, (start, len): (u32, u32)) -> (u32, u32) {
+        let mut out: Vec<MergedEntry> = Vec::new();
+        for r in &self.refs[start as usize..(start + len) as usize] {
+            let grant = |rule: u32| Grant {
+                binding: r.binding as usize,
+                subject: r.subject as usize,
+                rule: rule as usize,
+            };
+            let entries =
+                &self.entries[r.range.start as usize..(r.range.start + r.range.len) as usize];
+            for e in entries {
+                let any = (e.any_verb != NO_RULE).then(|| grant(e.any_verb));
+                let slot = if e.names.is_none() {
+                    out.iter_mut()
+                        .position(|m| m.group == e.group && m.names.is_none())
+                } else {
+                    None
+                };
+                match slot {
+                    Some(p) => {
+                        let m = &mut out[p];
+                        if m.any_verb.is_none() {
+                            m.any_verb = any;
+                        }
+                        m.mask |= e.mask;
+                        for &(v, rule) in &e.first {
+                            if !m.first.iter().any(|(x, _)| *x == v) {
+                                m.first.push((v, grant(rule)));
+                            }
+                        }
+                    }
+                    None => out.push(MergedEntry {
+                        group: e.group,
+                        mask: e.mask,
+                        any_verb: any,
+                        first: e.first.iter().map(|&(v, rule)| (v, grant(rule))).collect(),
+                        names: e.names.clone(),
+                    }),
+                }
+            }
+        }
+        let s = self.merged.len() as u32;
+        let n = out.len() as u32;
+        self.merged.extend(out);
+        (s, n)
+    }
+
     fn list(&self, key: ListKey) -> &[Ref] {
         match self.lists.get(&key) {
-            Some(&(start, len)) => &self.refs[start as usize..(start + len) as usize],
+            Some(&((start, len), _)) => &self.refs[start as usize..(start + len) as usize],
             None => &[],
         }
+    }
+
+    fn merged_list(&self, key: ListKey) -> &[MergedEntry] {
+        match self.lists.get(&key) {
+            Some(&(_, (start, len))) => &self.merged[start as usize..(start + len) as usize],
+            None => &[],
+        }
+    }
+
+    /// The first grant among merged entries that allows the request.
+    #[inline]
+    fn merged_grant(&self, list: &[MergedEntry], req: &CompiledRequest<'_>) -> Option<Grant> {
+        let CompiledKind::Resource {
+            group,
+            name,
+            has_name,
+            ..
+        } = &req.kind
+        else {
+            return None;
+        };
+        let mut best: Option<Grant> = None;
+        for e in list {
+            if !(e.group == ANY || Some(e.group) == *group) {
+                continue;
+            }
+            if let Some(ns) = &e.names {
+                if !(*has_name && name.is_some_and(|n| ns.contains(&n))) {
+                    continue;
+                }
+            }
+            if let Some(g) = e.grant_for(req.verb) {
+                best = Some(best.map_or(g, |b| b.min(g)));
+            }
+        }
+        best
     }
 
     /// Records a binding whose role is missing for a subject.
@@ -525,18 +643,22 @@ impl Index {
                     }
                 };
                 if let Some(k) = key {
-                    consider(scan(self.list((scope, kind, name, TAG_RES, *k)), false));
+                    consider(
+                        self.merged_grant(self.merged_list((scope, kind, name, TAG_RES, *k)), req),
+                    );
                 }
                 if idx.has_star_sub {
                     if let Some(s) = sub {
-                        consider(scan(
-                            self.list((scope, kind, name, TAG_STAR_SUB, *s as u64)),
-                            false,
+                        consider(self.merged_grant(
+                            self.merged_list((scope, kind, name, TAG_STAR_SUB, *s as u64)),
+                            req,
                         ));
                     }
                 }
                 if idx.has_any_resource {
-                    consider(scan(self.list((scope, kind, name, TAG_ANY, 0)), false));
+                    consider(
+                        self.merged_grant(self.merged_list((scope, kind, name, TAG_ANY, 0)), req),
+                    );
                 }
                 best
             }
