@@ -196,6 +196,9 @@ const TAG_STAR_SUB: u8 = 1;
 const TAG_ANY: u8 = 2;
 const TAG_URLS: u8 = 3;
 
+/// (start, len) ranges of a list in `refs` and in `merged`.
+type ListRanges = ((u32, u32), (u32, u32));
+
 /// (scope, subject kind, subject name, list tag, resource key or subresource).
 type ListKey = (Sym, u8, Sym, u8, u64);
 
@@ -232,7 +235,7 @@ pub(crate) struct Index {
     /// References gathered while building; sorted into `lists` by [`Index::finish`].
     pending: Vec<(ListKey, Ref)>,
     /// Per list: a range of `refs` and a range of `merged`.
-    lists: FxHashMap<ListKey, ((u32, u32), (u32, u32))>,
+    lists: FxHashMap<ListKey, ListRanges>,
     refs: Vec<Ref>,
     merged: Vec<MergedEntry>,
 }
@@ -415,7 +418,7 @@ impl Index {
         let mut pending = std::mem::take(&mut self.pending);
         pending.sort_by_key(|(k, _)| *k);
         self.refs = Vec::with_capacity(pending.len());
-        let mut lists: FxHashMap<ListKey, ((u32, u32), (u32, u32))> = FxHashMap::default();
+        let mut lists: FxHashMap<ListKey, ListRanges> = FxHashMap::default();
         let mut i = 0;
         while i < pending.len() {
             let key = pending[i].0;
