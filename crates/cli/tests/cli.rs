@@ -1,0 +1,465 @@
+//! The `virtguard` binary end to end: answers, exit codes, text and JSON output (golden files in
+//! `snapshots/`), warnings and errors, on the bundled example cluster and small test snapshots.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `virtguard` run from the workspace root with `--defaults none`.
+fn vg() -> Command {
+    let mut c = Command::cargo_bin("virtguard").expect("binary");
+    c.current_dir(root()).arg("--defaults").arg("none");
+    c
+}
+
+fn stdout(args: &[&str]) -> (String, i32) {
+    let out = vg().args(args).output().expect("run");
+    (
+        String::from_utf8(out.stdout).expect("utf8"),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+const EX: &str = "examples/cluster";
+const SMALL: &str = "tests/data/cli/small.yaml";
+
+#[test]
+fn yes_exits_0_no_exits_1() {
+    vg().args([
+        "can-i", "get", "vm", "-n", "lab", "--as", "ann", "-f", SMALL,
+    ])
+    .assert()
+    .code(0)
+    .stdout("yes\n");
+    vg().args([
+        "can-i", "delete", "vm", "-n", "lab", "--as", "ann", "-f", SMALL,
+    ])
+    .assert()
+    .code(1)
+    .stdout("no\n");
+    // RoleBinding scope: nothing in another namespace.
+    vg().args([
+        "can-i", "get", "vm", "-n", "other", "--as", "ann", "-f", SMALL,
+    ])
+    .assert()
+    .code(1);
+}
+
+#[test]
+fn missing_role_is_the_reason() {
+    vg().args([
+        "can-i", "get", "pods", "-n", "lab", "--as", "ben", "-f", SMALL,
+    ])
+    .assert()
+    .code(1)
+    .stdout("no - RBAC: role.rbac.authorization.k8s.io \"does-not-exist\" not found\n")
+    .stderr(predicate::str::contains(
+        "tests/data/cli/small.yaml:40: RoleBinding lab/gone: grants nothing",
+    ));
+}
+
+#[test]
+fn service_account_subject_without_namespace_means_the_binding_namespace() {
+    vg().args([
+        "can-i",
+        "list",
+        "vmis",
+        "-n",
+        "lab",
+        "--as",
+        "system:serviceaccount:lab:robot",
+        "-f",
+        SMALL,
+    ])
+    .assert()
+    .code(0);
+    vg().args([
+        "can-i",
+        "list",
+        "vmis",
+        "-n",
+        "lab",
+        "--as",
+        "system:serviceaccount:other:robot",
+        "-f",
+        SMALL,
+    ])
+    .assert()
+    .code(1);
+}
+
+#[test]
+fn kubevirt_subresources_are_checked_in_their_group() {
+    // `vmi --subresource vnc` means subresources.kubevirt.io without the user knowing.
+    vg().args([
+        "can-i",
+        "get",
+        "vmi",
+        "--subresource",
+        "vnc",
+        "-n",
+        "x",
+        "--as",
+        "u",
+        "--as-group",
+        "ops",
+        "-f",
+        SMALL,
+    ])
+    .assert()
+    .code(0);
+    // Given explicitly, kubectl-style, it works the same.
+    vg().args([
+        "can-i",
+        "get",
+        "virtualmachineinstances.subresources.kubevirt.io",
+        "--subresource",
+        "vnc",
+        "-n",
+        "x",
+        "--as",
+        "u",
+        "--as-group",
+        "ops",
+        "-f",
+        SMALL,
+    ])
+    .assert()
+    .code(0);
+    // v1.9.0 took vnc/screenshot out of edit: alice (edit in vm-dev) cannot, vm-admins can.
+    vg().args([
+        "can-i",
+        "get",
+        "vmi",
+        "--subresource",
+        "vnc/screenshot",
+        "-n",
+        "vm-dev",
+        "--as",
+        "alice",
+        "-f",
+        EX,
+    ])
+    .assert()
+    .code(1);
+    vg().args([
+        "can-i",
+        "get",
+        "vmi",
+        "--subresource",
+        "vnc/screenshot",
+        "-n",
+        "vm-prod",
+        "--as",
+        "x",
+        "--as-group",
+        "vm-admins",
+        "-f",
+        EX,
+    ])
+    .assert()
+    .code(0);
+}
+
+#[test]
+fn migrations_need_the_migrate_role_since_v1_5() {
+    // Namespace admins no longer create VMIMs; carol (kubevirt.io:migrate in vm-prod) does.
+    vg().args([
+        "can-i",
+        "create",
+        "vmim",
+        "-n",
+        "vm-prod",
+        "--as",
+        "x",
+        "--as-group",
+        "vm-admins",
+        "-f",
+        EX,
+    ])
+    .assert()
+    .code(1);
+    vg().args([
+        "can-i", "create", "vmim", "-n", "vm-prod", "--as", "carol", "-f", EX,
+    ])
+    .assert()
+    .code(0);
+    vg().args([
+        "can-i", "create", "vmim", "-n", "vm-dev", "--as", "carol", "-f", EX,
+    ])
+    .assert()
+    .code(1);
+}
+
+#[test]
+fn resource_names_and_non_resource_urls() {
+    vg().args([
+        "can-i", "update", "vm/db-1", "-n", "vm-prod", "--as", "dave", "-f", EX,
+    ])
+    .assert()
+    .code(0);
+    vg().args([
+        "can-i",
+        "get",
+        "/metrics/slis",
+        "--as",
+        "u",
+        "--as-group",
+        "ops",
+        "-f",
+        SMALL,
+    ])
+    .assert()
+    .code(0);
+    vg().args([
+        "can-i",
+        "get",
+        "/healthz/x",
+        "--as",
+        "u",
+        "--as-group",
+        "ops",
+        "-f",
+        SMALL,
+    ])
+    .assert()
+    .code(1);
+}
+
+#[test]
+fn explain_golden() {
+    let (out, code) = stdout(&[
+        "can-i",
+        "update",
+        "virtualmachines",
+        "--subresource",
+        "start",
+        "-n",
+        "vm-dev",
+        "--as",
+        "alice",
+        "--explain",
+        "-f",
+        EX,
+    ]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("explain_alice_start", out);
+    let (out, code) = stdout(&[
+        "can-i",
+        "delete",
+        "vm",
+        "-n",
+        "lab",
+        "--as",
+        "ann",
+        "--explain",
+        "-f",
+        SMALL,
+    ]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("explain_denied", out);
+}
+
+#[test]
+fn json_golden() {
+    let (out, code) = stdout(&[
+        "can-i",
+        "get",
+        "vmi",
+        "--subresource",
+        "vnc",
+        "-n",
+        "lab",
+        "--as",
+        "u",
+        "--as-group",
+        "ops",
+        "-o",
+        "json",
+        "-f",
+        SMALL,
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["request"]["group"], "subresources.kubevirt.io");
+    insta::assert_snapshot!("can_i_json", out);
+    let (out, code) = stdout(&[
+        "who-can", "create", "vmim", "-n", "vm-prod", "-o", "json", "-f", EX,
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let names: Vec<&str> = v["subjects"]
+        .as_array()
+        .expect("subjects")
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        names.contains(&"carol") && names.contains(&"sre"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"vm-admins"), "{names:?}");
+    insta::assert_snapshot!("who_can_json", out);
+}
+
+#[test]
+fn who_can_table_and_exit_codes() {
+    let (out, code) = stdout(&["who-can", "create", "vmim", "-n", "vm-prod", "-f", EX]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("who_can_table", out);
+    vg().args(["who-can", "delete", "nodes", "-f", SMALL])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::starts_with("No subject can delete nodes"));
+    // -A counts RoleBindings of every namespace.
+    let (out, _) = stdout(&["who-can", "get", "vm", "-A", "-f", SMALL]);
+    assert!(out.contains("ann") && out.contains("robot"), "{out}");
+}
+
+#[test]
+fn list_golden() {
+    let (out, code) = stdout(&["can-i", "--list", "-n", "lab", "--as", "ann", "-f", SMALL]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("list_ann", out);
+}
+
+#[test]
+fn access_review_answers_each_line_and_isolates_bad_ones() {
+    let out = vg()
+        .args([
+            "access-review",
+            "-f",
+            SMALL,
+            "--requests",
+            "tests/data/cli/reviews.jsonl",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad line makes the exit code 2"
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    insta::assert_snapshot!("access_review", text);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 7);
+    let allowed: Vec<bool> = lines
+        .iter()
+        .map(|l| l["status"]["allowed"].as_bool().unwrap_or(false))
+        .collect();
+    // Literal groups: the SA review carries no groups and still matches its SA subject.
+    assert_eq!(allowed, vec![true, false, true, false, false, false, true]);
+    assert!(lines[4]["status"]["evaluationError"]
+        .as_str()
+        .unwrap_or("")
+        .contains("reviews.jsonl:5"));
+    assert!(lines[5]["status"]["evaluationError"]
+        .as_str()
+        .unwrap_or("")
+        .contains("at least one of user or group must be specified"));
+}
+
+#[test]
+fn access_review_reads_stdin_yaml() {
+    let yaml = "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  user: ann\n  resourceAttributes: {namespace: lab, verb: get, group: kubevirt.io, resource: virtualmachines}\n";
+    vg().args(["access-review", "-f", SMALL])
+        .write_stdin(yaml)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"allowed\":true"));
+}
+
+#[test]
+fn input_errors_exit_2_and_name_the_place() {
+    vg().args(["can-i", "get", "pods", "--as", "a", "-f", "tests/data/cli/bad-roleref.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "tests/data/cli/bad-roleref.yaml:8: RoleBinding prod/vm-admins: roleRef.kind must be Role or ClusterRole, got \"Roles\"",
+        ));
+    vg().args(["can-i", "get", "pods", "--as", "a"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no snapshot given"));
+    vg().args(["can-i", "get", "pods", "-f", SMALL])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pass --as USER"));
+    vg().args(["can-i", "get", "--as", "a", "-f", SMALL])
+        .assert()
+        .code(2);
+    vg().args(["can-i", "get", "pods", "--as", "a", "-f", "no/such/dir"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/dir"));
+    // --skip-invalid leaves the bad object out and still answers.
+    vg().args([
+        "--skip-invalid",
+        "can-i",
+        "get",
+        "pods",
+        "--as",
+        "a",
+        "-f",
+        "tests/data/cli/bad-roleref.yaml",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("(left out)"));
+}
+
+#[test]
+fn warnings_quiet_and_scope() {
+    vg().args([
+        "can-i",
+        "get",
+        "widgets.example.com",
+        "--as",
+        "a",
+        "-f",
+        SMALL,
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains(
+        "does not know resource type \"widgets\" in group \"example.com\"",
+    ));
+    vg().args([
+        "can-i", "get", "nodes", "-n", "lab", "--as", "a", "-f", SMALL,
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("is not namespace scoped"));
+    vg().args([
+        "-q", "can-i", "get", "pods", "-n", "lab", "--as", "ben", "-f", SMALL,
+    ])
+    .assert()
+    .code(1)
+    .stdout("")
+    .stderr("");
+}
+
+#[test]
+fn stdin_snapshot_and_completion() {
+    let text = std::fs::read_to_string(root().join(SMALL)).expect("read");
+    vg().args(["can-i", "get", "vm", "-n", "lab", "--as", "ann", "-f", "-"])
+        .write_stdin(text)
+        .assert()
+        .code(0);
+    Command::cargo_bin("virtguard")
+        .expect("bin")
+        .args(["completion", "bash"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("virtguard"));
+}
