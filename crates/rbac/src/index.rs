@@ -479,6 +479,8 @@ impl Index {
                 }
             }
         }
+        // Entries restricted to names last: a request without a name stops before them.
+        out.sort_by_key(|e| e.names.is_some());
         let s = self.merged.len() as u32;
         let n = out.len() as u32;
         self.merged.extend(out);
@@ -513,11 +515,14 @@ impl Index {
         };
         let mut best: Option<Grant> = None;
         for e in list {
+            if e.names.is_some() && !*has_name {
+                break;
+            }
             if !(e.group == ANY || Some(e.group) == *group) {
                 continue;
             }
             if let Some(ns) = &e.names {
-                if !(*has_name && name.is_some_and(|n| ns.contains(&n))) {
+                if !name.is_some_and(|n| ns.contains(&n)) {
                     continue;
                 }
             }
