@@ -125,11 +125,12 @@ impl Entry {
 /// first grant (in visiting order) for each verb.
 #[derive(Debug, Clone)]
 struct MergedEntry {
+    /// The object name the entry is restricted to, or `NONE` for every name.
+    name: Sym,
     group: Sym,
     mask: u64,
     any_verb: Option<Grant>,
     first: Vec<(Sym, Grant)>,
-    names: Option<Box<[Sym]>>,
 }
 
 impl MergedEntry {
@@ -185,9 +186,21 @@ struct Ref {
 pub(crate) struct SubjectIndex {
     has_star_sub: bool,
     has_any_resource: bool,
+    /// The merged `*`-resource list, kept here to save a lookup.
+    any_merged: (u32, u32),
     has_urls: bool,
     /// Bindings applying to this subject whose role is missing.
     pub(crate) missing: Vec<usize>,
+}
+
+/// Bits of the subject presence filter (128 KiB).
+const FILTER_BITS: usize = 1 << 20;
+
+fn filter_bit(key: &SubjectKey) -> usize {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    key.hash(&mut h);
+    (h.finish() as usize) & (FILTER_BITS - 1)
 }
 
 /// Which list of a subject a reference belongs to.
@@ -238,6 +251,9 @@ pub(crate) struct Index {
     lists: FxHashMap<ListKey, ListRanges>,
     refs: Vec<Ref>,
     merged: Vec<MergedEntry>,
+    /// A presence filter over subject keys (a one-hash Bloom filter small enough to stay in
+    /// cache), so keys with no bindings cost no lookup in the large tables.
+    filter: Vec<u64>,
 }
 
 impl std::fmt::Debug for Index {
@@ -436,10 +452,24 @@ impl Index {
             lists.insert(key, (refs, merged));
         }
         self.lists = lists;
+        for (key, idx) in self.subjects.iter_mut() {
+            if idx.has_any_resource {
+                if let Some(&(_, m)) = self.lists.get(&(key.0, key.1, key.2, TAG_ANY, 0)) {
+                    idx.any_merged = m;
+                }
+            }
+        }
+        let mut filter = vec![0u64; FILTER_BITS / 64];
+        for key in self.subjects.keys() {
+            let b = filter_bit(key);
+            filter[b / 64] |= 1 << (b % 64);
+        }
+        self.filter = filter;
     }
 
     fn merge(&mut self, (start, len): (u32, u32)) -> (u32, u32) {
         let mut out: Vec<MergedEntry> = Vec::new();
+        let mut slots: FxHashMap<(Sym, Sym), usize> = FxHashMap::default();
         for r in &self.refs[start as usize..(start + len) as usize] {
             let grant = |rule: u32| Grant {
                 binding: r.binding as usize,
@@ -450,37 +480,41 @@ impl Index {
                 &self.entries[r.range.start as usize..(r.range.start + r.range.len) as usize];
             for e in entries {
                 let any = (e.any_verb != NO_RULE).then(|| grant(e.any_verb));
-                let slot = if e.names.is_none() {
-                    out.iter_mut()
-                        .position(|m| m.group == e.group && m.names.is_none())
-                } else {
-                    None
+                let names: &[Sym] = match &e.names {
+                    None => &[NONE],
+                    Some(n) => n,
                 };
-                match slot {
-                    Some(p) => {
-                        let m = &mut out[p];
-                        if m.any_verb.is_none() {
-                            m.any_verb = any;
-                        }
-                        m.mask |= e.mask;
-                        for &(v, rule) in &e.first {
-                            if !m.first.iter().any(|(x, _)| *x == v) {
-                                m.first.push((v, grant(rule)));
+                for &name in names {
+                    match slots.get(&(e.group, name)) {
+                        Some(&p) => {
+                            let m = &mut out[p];
+                            if m.any_verb.is_none() {
+                                m.any_verb = any;
+                            }
+                            m.mask |= e.mask;
+                            for &(v, rule) in &e.first {
+                                if !m.first.iter().any(|(x, _)| *x == v) {
+                                    m.first.push((v, grant(rule)));
+                                }
                             }
                         }
+                        None => {
+                            slots.insert((e.group, name), out.len());
+                            out.push(MergedEntry {
+                                name,
+                                group: e.group,
+                                mask: e.mask,
+                                any_verb: any,
+                                first: e.first.iter().map(|&(v, rule)| (v, grant(rule))).collect(),
+                            });
+                        }
                     }
-                    None => out.push(MergedEntry {
-                        group: e.group,
-                        mask: e.mask,
-                        any_verb: any,
-                        first: e.first.iter().map(|&(v, rule)| (v, grant(rule))).collect(),
-                        names: e.names.clone(),
-                    }),
                 }
             }
         }
-        // Entries restricted to names last: a request without a name stops before them.
-        out.sort_by_key(|e| e.names.is_some());
+        // Unrestricted entries first, then one entry per (name, group) sorted by name, so a
+        // request scans the unrestricted ones and binary-searches its own name.
+        out.sort_by_key(|e| (e.name != NONE, e.name));
         let s = self.merged.len() as u32;
         let n = out.len() as u32;
         self.merged.extend(out);
@@ -514,23 +548,33 @@ impl Index {
             return None;
         };
         let mut best: Option<Grant> = None;
-        for e in list {
-            if e.names.is_some() && !*has_name {
-                break;
-            }
-            if !(e.group == ANY || Some(e.group) == *group) {
-                continue;
-            }
-            if let Some(ns) = &e.names {
-                if !name.is_some_and(|n| ns.contains(&n)) {
-                    continue;
+        let mut check = |e: &MergedEntry| {
+            if e.group == ANY || Some(e.group) == *group {
+                if let Some(g) = e.grant_for(req.verb) {
+                    best = Some(best.map_or(g, |b| b.min(g)));
                 }
             }
-            if let Some(g) = e.grant_for(req.verb) {
-                best = Some(best.map_or(g, |b| b.min(g)));
-            }
+        };
+        let unrestricted = list.partition_point(|e| e.name == NONE);
+        list[..unrestricted].iter().for_each(&mut check);
+        if let (true, Some(n)) = (*has_name, name) {
+            let named = &list[unrestricted..];
+            let from = named.partition_point(|e| e.name < *n);
+            named[from..]
+                .iter()
+                .take_while(|e| e.name == *n)
+                .for_each(&mut check);
         }
         best
+    }
+
+    /// Whether a subject key may have bindings (no false negatives).
+    #[inline]
+    pub(crate) fn may_have(&self, key: &SubjectKey) -> bool {
+        let b = filter_bit(key);
+        self.filter
+            .get(b / 64)
+            .is_none_or(|w| w & (1 << (b % 64)) != 0)
     }
 
     /// Records a binding whose role is missing for a subject.
@@ -664,9 +708,8 @@ impl Index {
                     }
                 }
                 if idx.has_any_resource {
-                    consider(
-                        self.merged_grant(self.merged_list((scope, kind, name, TAG_ANY, 0)), req),
-                    );
+                    let (s, n) = idx.any_merged;
+                    consider(self.merged_grant(&self.merged[s as usize..(s + n) as usize], req));
                 }
                 best
             }

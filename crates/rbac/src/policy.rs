@@ -298,15 +298,24 @@ impl Policy {
     pub fn decide(&self, attrs: &Attributes<'_>) -> Decision {
         let req = self.compile(attrs);
         let scopes = self.scopes(attrs);
+        // The user's keys, looked up once (most users have a handful of groups).
+        let mut keys: Vec<(u8, Sym)> = Vec::with_capacity(attrs.user.groups.len() + 1);
+        keys.extend(self.keys(attrs.user));
+        let mut missing: Vec<usize> = Vec::new();
         for scope in scopes.iter().flatten() {
             let mut best: Option<Grant> = None;
-            for (kind, name) in self.keys(attrs.user) {
-                if let Some(idx) = self.index.subjects.get(&(*scope, kind, name)) {
-                    if let Some(g) = self.index.first_grant((*scope, kind, name), idx, &req) {
+            for &(kind, name) in &keys {
+                let key = (*scope, kind, name);
+                if !self.index.may_have(&key) {
+                    continue;
+                }
+                if let Some(idx) = self.index.subjects.get(&key) {
+                    if let Some(g) = self.index.first_grant(key, idx, &req) {
                         if best.is_none_or(|b| g < b) {
                             best = Some(g);
                         }
                     }
+                    missing.extend(&idx.missing);
                 }
             }
             if let Some(g) = best {
@@ -317,13 +326,8 @@ impl Policy {
                 };
             }
         }
-        let mut missing: Vec<usize> = Vec::new();
-        for scope in scopes.iter().flatten() {
-            for (kind, name) in self.keys(attrs.user) {
-                if let Some(idx) = self.index.subjects.get(&(*scope, kind, name)) {
-                    missing.extend(&idx.missing);
-                }
-            }
+        if missing.is_empty() {
+            return Decision::default();
         }
         missing.sort_unstable();
         missing.dedup();
