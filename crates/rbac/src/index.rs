@@ -197,10 +197,8 @@ pub(crate) struct SubjectIndex {
 const FILTER_BITS: usize = 1 << 20;
 
 fn filter_bit(key: &SubjectKey) -> usize {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    key.hash(&mut h);
-    (h.finish() as usize) & (FILTER_BITS - 1)
+    use std::hash::BuildHasher;
+    (rustc_hash::FxBuildHasher.hash_one(key) as usize) & (FILTER_BITS - 1)
 }
 
 /// Which list of a subject a reference belongs to.
