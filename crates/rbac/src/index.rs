@@ -429,25 +429,39 @@ impl Index {
     /// Sorts the gathered references into per-list ranges (binding order kept within a list)
     /// and merges each resource list's entries, so a decision scans a few merged entries.
     pub(crate) fn finish(&mut self) {
+        use rayon::prelude::*;
         let mut pending = std::mem::take(&mut self.pending);
-        pending.sort_by_key(|(k, _)| *k);
-        self.refs = Vec::with_capacity(pending.len());
-        let mut lists: FxHashMap<ListKey, ListRanges> = FxHashMap::default();
+        // Binding order within a list is what makes the first grant the right one.
+        pending.par_sort_unstable_by_key(|(k, r)| (*k, r.binding, r.subject));
+        self.refs = pending.iter().map(|(_, r)| *r).collect();
+        let mut bounds: Vec<(ListKey, u32, u32)> = Vec::new();
         let mut i = 0;
         while i < pending.len() {
             let key = pending[i].0;
-            let start = self.refs.len() as u32;
+            let start = i;
             while i < pending.len() && pending[i].0 == key {
-                self.refs.push(pending[i].1);
                 i += 1;
             }
-            let refs = (start, self.refs.len() as u32 - start);
-            let merged = if key.3 == TAG_URLS {
-                (0, 0)
-            } else {
-                self.merge(refs)
-            };
-            lists.insert(key, (refs, merged));
+            bounds.push((key, start as u32, (i - start) as u32));
+        }
+        drop(pending);
+        let merged: Vec<Vec<MergedEntry>> = bounds
+            .par_iter()
+            .map(|&(key, start, len)| {
+                if key.3 == TAG_URLS {
+                    Vec::new()
+                } else {
+                    self.merge((start, len))
+                }
+            })
+            .collect();
+        let mut lists: FxHashMap<ListKey, ListRanges> = FxHashMap::default();
+        lists.reserve(bounds.len());
+        for ((key, start, len), m) in bounds.into_iter().zip(merged) {
+            let s = self.merged.len() as u32;
+            let n = m.len() as u32;
+            self.merged.extend(m);
+            lists.insert(key, ((start, len), (s, n)));
         }
         self.lists = lists;
         for (key, idx) in self.subjects.iter_mut() {
@@ -465,7 +479,7 @@ impl Index {
         self.filter = filter;
     }
 
-    fn merge(&mut self, (start, len): (u32, u32)) -> (u32, u32) {
+    fn merge(&self, (start, len): (u32, u32)) -> Vec<MergedEntry> {
         let mut out: Vec<MergedEntry> = Vec::new();
         let mut slots: FxHashMap<(Sym, Sym), usize> = FxHashMap::default();
         for r in &self.refs[start as usize..(start + len) as usize] {
@@ -513,10 +527,7 @@ impl Index {
         // Unrestricted entries first, then one entry per (name, group) sorted by name, so a
         // request scans the unrestricted ones and binary-searches its own name.
         out.sort_by_key(|e| (e.name != NONE, e.name));
-        let s = self.merged.len() as u32;
-        let n = out.len() as u32;
-        self.merged.extend(out);
-        (s, n)
+        out
     }
 
     fn list(&self, key: ListKey) -> &[Ref] {
