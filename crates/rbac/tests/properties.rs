@@ -32,6 +32,16 @@ const RULE_RESOURCES: &[&str] = &[
     "*/scale",
     "deployments/scale",
     "*",
+    "pods",
+    "pods/log",
+    "virtualmachineinstances/vnc",
+    "*/scale",
+    "deployments/scale",
+    "*",
+    // Odd ones Kubernetes gives no special meaning: `*/` matches nothing, `pods/*` only the
+    // literal subresource `*`.
+    "*/",
+    "pods/*",
 ];
 const RULE_NAMES: &[&str] = &["n1", "n2"];
 const RULE_URLS: &[&str] = &[
@@ -54,6 +64,10 @@ const USER_NAMES: &[&str] = &[
     "system:serviceaccount:a:sa1",
     "system:serviceaccount:b:sa1",
     "system:serviceaccount:a:sa2",
+    "alice",
+    "system:serviceaccount:a:sa1",
+    // What a ServiceAccount subject without namespace would stand for if it were not ignored.
+    "system:serviceaccount::sa1",
 ];
 const GROUP_NAMES: &[&str] = &["g1", "g2", "system:authenticated", "system:serviceaccounts"];
 const SA_NAMES: &[&str] = &["sa1", "sa2"];
@@ -83,10 +97,12 @@ const REQ_RESOURCES: &[&str] = &[
     "*",
     "pods/log",
 ];
-const REQ_SUBRESOURCES: &[&str] = &["", "", "log", "scale", "vnc", "vnc/screenshot"];
+const REQ_SUBRESOURCES: &[&str] = &["", "", "", "log", "scale", "vnc", "vnc/screenshot", "*"];
 const REQ_NAMES: &[&str] = &["", "n1", "n2", "n3"];
 const REQ_NAMESPACES: &[&str] = &["", "a", "b", "c"];
 const REQ_PATHS: &[&str] = &[
+    "/x/healthz/ready",
+    "/x/logs",
     "/healthz",
     "/healthz/ready",
     "/apis",
@@ -190,7 +206,7 @@ fn aggregation() -> impl Strategy<Value = Option<Vec<LabelSelector>>> {
 fn cluster_role() -> impl Strategy<Value = Role> {
     (
         pick(CLUSTER_ROLE_NAMES),
-        proptest::collection::vec(cluster_rule(), 0..=3),
+        proptest::collection::vec(cluster_rule(), 0..=4),
         labels(),
         aggregation(),
     )
@@ -206,7 +222,7 @@ fn namespaced_role() -> impl Strategy<Value = Role> {
     (
         pick(NAMESPACES),
         pick(ROLE_NAMES),
-        proptest::collection::vec(resource_rule(), 0..=3),
+        proptest::collection::vec(resource_rule(), 0..=4),
         labels(),
     )
         .prop_map(|(ns, name, rules, labels)| {
@@ -541,10 +557,12 @@ fn near(input: &Input, random: Req, seed: u64) -> Req {
                 None => (r.to_string(), String::new()),
             },
         };
-        let name = if rule.resource_names.is_empty() || next(4) == 0 {
-            random_name.clone()
-        } else {
-            choose(&rule.resource_names, "", next(8))
+        // A listed name, a random one, or (a near miss) one no rule lists.
+        let name = match next(4) {
+            _ if rule.resource_names.is_empty() => random_name.clone(),
+            0 => random_name.clone(),
+            1 => "n3".to_string(),
+            _ => choose(&rule.resource_names, "", next(8)),
         };
         let namespace = match b.kind {
             BindingKind::RoleBinding if next(4) != 0 => b.namespace.clone(),
@@ -666,6 +684,55 @@ fn reference(policy: &Policy, attrs: &Attributes<'_>) -> Decision {
         allowed: false,
         grants: Vec::new(),
         errors,
+    }
+}
+
+/// `RuleAllows` from Kubernetes' `evaluation_helpers.go`, written out independently of the
+/// library's predicates (`VerbMatches`, `APIGroupMatches`, `ResourceMatches`,
+/// `ResourceNameMatches`, `NonResourceURLMatches`).
+fn spec_rule_allows(attrs: &Attributes<'_>, rule: &PolicyRule) -> bool {
+    let has = |v: &[String], x: &str| v.iter().any(|e| e == x);
+    let verb = has(&rule.verbs, "*") || has(&rule.verbs, attrs.verb);
+    match &attrs.request {
+        virtguard_rbac::Request::Resource(r) => {
+            let combined = if r.subresource.is_empty() {
+                r.resource.to_string()
+            } else {
+                format!("{}/{}", r.resource, r.subresource)
+            };
+            let group = has(&rule.api_groups, "*") || has(&rule.api_groups, r.api_group);
+            let resource = rule.resources.iter().any(|x| {
+                x == "*"
+                    || *x == combined
+                    || (!r.subresource.is_empty() && *x == format!("*/{}", r.subresource))
+            });
+            let name = rule.resource_names.is_empty()
+                || (!r.name.is_empty() && has(&rule.resource_names, r.name));
+            verb && group && resource && name
+        }
+        virtguard_rbac::Request::NonResource(n) => {
+            verb && rule.non_resource_urls.iter().any(|u| {
+                u == "*"
+                    || u == n.path
+                    || (u.ends_with('*') && n.path.starts_with(u.trim_end_matches('*')))
+            })
+        }
+    }
+}
+
+/// `appliesToUser` from Kubernetes' `rule.go`, written out independently.
+fn spec_applies(s: &Subject, user: &User, binding_namespace: &str) -> bool {
+    match s.kind {
+        SubjectKind::User => user.name == s.name,
+        SubjectKind::Group => user.groups.contains(&s.name),
+        SubjectKind::ServiceAccount => {
+            let ns = if s.namespace.is_empty() {
+                binding_namespace
+            } else {
+                &s.namespace
+            };
+            !ns.is_empty() && user.name == format!("system:serviceaccount:{ns}:{}", s.name)
+        }
     }
 }
 
@@ -974,6 +1041,48 @@ proptest! {
                     .chain(std::iter::once(&a.namespace()))
                     .any(|ns| p.decide(&req.attrs_in(&u, Some(ns))).allowed);
                 prop_assert!(allowed_somewhere, "{:?} from who_can --all-namespaces never allowed for {:?}", gs.subject, req);
+            }
+        }
+    }
+
+    /// The library's rule and subject predicates (`rule_allows`, `Subject::applies_to`) are
+    /// Kubernetes' (`RuleAllows`, `appliesToUser`), written out independently here, for every
+    /// rule of every role and every subject of every binding against random requests.
+    #[test]
+    fn predicates_match_kubernetes((input, reqs) in input_and_requests()) {
+        for req in &reqs {
+            let a = req.attrs();
+            for r in &input.roles {
+                for rule in &r.rules {
+                    prop_assert_eq!(rule_allows(&a, rule), spec_rule_allows(&a, rule), "{:?} {:?}", rule, req);
+                }
+            }
+            for b in &input.bindings {
+                for s in &b.subjects {
+                    prop_assert_eq!(s.applies_to(&req.user, &b.namespace), spec_applies(s, &req.user, &b.namespace), "{:?} {:?}", s, req);
+                }
+            }
+        }
+    }
+
+    /// `rules_for` (SelfSubjectRulesReview) agrees with `decide`: a request is allowed exactly
+    /// when one of the rules the user holds in the request's namespace allows it; its errors
+    /// are those of the applying bindings whose role is missing.
+    #[test]
+    fn rules_for_agrees_with_decide((input, reqs) in input_and_requests()) {
+        let p = policy(&input);
+        for req in &reqs {
+            let a = req.attrs();
+            let rules = p.rules_for(a.user, a.namespace());
+            let by_rules = rules.rules.iter().any(|r| rule_allows(&a, r.rule));
+            let d = p.decide(&a);
+            prop_assert_eq!(d.allowed, by_rules, "request {:?}", req);
+            if !d.allowed {
+                prop_assert_eq!(&rules.errors, &d.errors);
+            }
+            for r in &rules.rules {
+                prop_assert!(r.binding.applies_to(a.user).is_some());
+                prop_assert!(r.role.rules.iter().any(|x| x.as_ref() == r.rule));
             }
         }
     }
