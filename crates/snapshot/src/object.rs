@@ -66,6 +66,17 @@ pub fn group_of(api_version: &str) -> &str {
     api_version.split_once('/').map(|(g, _)| g).unwrap_or("")
 }
 
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
 fn describe(kind: &str, namespace: &str, name: &str) -> String {
     match (namespace.is_empty(), name.is_empty()) {
         (_, true) => kind.to_string(),
@@ -95,11 +106,24 @@ impl Object {
             &namespace,
             &name,
         );
-        if kind.is_empty() {
-            return Err(Problem::at(&source, Some(what), "missing `kind`"));
-        }
-        if api_version.is_empty() {
-            return Err(Problem::at(&source, Some(what), "missing `apiVersion`"));
+        for field in ["kind", "apiVersion"] {
+            match map.get(field) {
+                Some(Value::String(s)) if !s.is_empty() => {}
+                None | Some(Value::Null) | Some(Value::String(_)) => {
+                    return Err(Problem::at(
+                        &source,
+                        Some(what),
+                        format!("missing `{field}`"),
+                    ));
+                }
+                Some(other) => {
+                    return Err(Problem::at(
+                        &source,
+                        Some(what),
+                        format!("`{field}` must be a string, got {}", json_type(other)),
+                    ));
+                }
+            }
         }
         let group = group_of(&api_version).to_string();
         let typed_kind = matches!(
@@ -123,6 +147,10 @@ impl Object {
         };
         let fail =
             |msg: String| Problem::at(&source, Some(describe(&kind, &namespace, &name)), msg);
+        if typed_kind && kind.ends_with("Binding") && map.get("roleRef").is_none_or(Value::is_null)
+        {
+            return Err(fail("roleRef: Required value".to_string()));
+        }
         let mut warnings = Vec::new();
         let typed = if typed_kind {
             // Every served version of these kinds has the v1 shape; k8s-openapi checks the version.

@@ -55,6 +55,8 @@ pub(crate) struct Chunk<'a> {
 
 /// Splits a text into documents.
 pub(crate) fn split(file: Arc<str>, text: &str, format: Format) -> Vec<Chunk<'_>> {
+    // A byte-order mark (as some editors write it) is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if format == Format::Json {
         return vec![Chunk {
             file,
@@ -69,8 +71,7 @@ pub(crate) fn split(file: Arc<str>, text: &str, format: Format) -> Vec<Chunk<'_>
     let mut start_line = 1usize;
     let mut offset = 0usize;
     for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let marker = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+        let marker = is_marker(line.trim_end_matches(['\n', '\r']));
         if marker && offset > start {
             push_chunk(&file, &text[start..offset], start_line, format, &mut chunks);
             start = offset;
@@ -103,14 +104,72 @@ fn push_chunk<'a>(
     }
 }
 
-/// The line of a chunk's first content (past markers, blank lines and comments).
+/// The deepest `[`/`{` nesting a YAML document may have; the parser rejects deeper input
+/// anyway (its recursion limit is 128), but only after work that grows with the square of the
+/// depth, so deeper input is refused up front.
+const MAX_FLOW_DEPTH: usize = 128;
+
+/// The 0-based line where flow nesting first exceeds [`MAX_FLOW_DEPTH`], if it does. Quoted
+/// strings and comments are skipped; brackets inside block scalars are counted too, which only
+/// matters for documents far deeper than any real manifest.
+fn too_deep_flow(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 0usize;
+    let mut quote: Option<char> = None;
+    let mut prev = '\n';
+    let mut comment = false;
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            comment = false;
+            if quote == Some('\'') {
+                // single-quoted scalars may span lines; keep the state
+            }
+            prev = c;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        match quote {
+            Some(q) => {
+                if c == q && !(q == '"' && prev == '\\') {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '"' | '\'' => quote = Some(c),
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some(line);
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
+}
+
+/// A YAML document marker: `---` at column 0, alone or followed by white space.
+fn is_marker(line: &str) -> bool {
+    line == "---" || line.starts_with("--- ") || line.starts_with("---\t")
+}
+
+/// The line of a chunk's first content (past markers, blank lines and comments; a marker line
+/// that carries content, `--- {…}`, is content).
 fn first_content_line(chunk: &Chunk<'_>) -> usize {
     chunk
         .text
         .lines()
         .position(|l| {
-            let l = l.trim();
-            !(l.is_empty() || l.starts_with('#') || l == "---")
+            let rest = if is_marker(l) { &l[3..] } else { l };
+            let rest = rest.trim();
+            !(rest.is_empty() || rest.starts_with('#'))
         })
         .map(|i| chunk.line + i)
         .unwrap_or(chunk.line)
@@ -143,6 +202,16 @@ pub(crate) fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Object, Problem>> {
     };
     match chunk.format {
         Format::Yaml => {
+            if let Some(line) = too_deep_flow(chunk.text) {
+                out.push(Err(Problem::at(
+                    &source(chunk.line + line),
+                    None,
+                    format!(
+                        "invalid YAML: flow collections nested deeper than {MAX_FLOW_DEPTH} levels"
+                    ),
+                )));
+                return out;
+            }
             for doc in serde_yaml_ng::Deserializer::from_str(chunk.text) {
                 match Option::<Value>::deserialize(doc) {
                     Ok(None) => {}
