@@ -272,12 +272,20 @@ mod tests {
     }
 
     #[test]
-    fn cycle_settles_with_warning() {
+    fn cycle_gets_the_union_of_what_it_selects_outside_itself() {
+        let get_pods = PolicyRule::resource(&["get"], &[""], &["pods"]);
         let mut roles = vec![
             aggregator("a", &[("t", "b")], &[("t", "a")]),
             aggregator("b", &[("t", "a")], &[("t", "b")]),
+            labelled("ext", &[("t", "a")], vec![get_pods.clone()]),
         ];
         let w = aggregate(&mut roles);
-        assert_eq!(w.len(), 2);
+        assert_eq!(w.len(), 1, "one warning per cycle");
+        assert!(w[0].message.contains("a, b"), "{}", w[0].message);
+        for r in &roles[..2] {
+            let rules: Vec<&PolicyRule> = r.rules.iter().map(|r| r.as_ref()).collect();
+            // Their own listed rules ("own") are gone; only what the cycle selects outside stays.
+            assert_eq!(rules, vec![&get_pods], "{}", r.name);
+        }
     }
 }
