@@ -298,13 +298,23 @@ impl Policy {
     pub fn decide(&self, attrs: &Attributes<'_>) -> Decision {
         let req = self.compile(attrs);
         let scopes = self.scopes(attrs);
-        // The user's keys, looked up once (most users have a handful of groups).
-        let mut keys: Vec<(u8, Sym)> = Vec::with_capacity(attrs.user.groups.len() + 1);
-        keys.extend(self.keys(attrs.user));
+        // The user's keys, looked up once, on the stack for the usual handful of groups.
+        let mut inline = [(0u8, 0 as Sym); 16];
+        let mut spill: Vec<(u8, Sym)> = Vec::new();
+        let mut n = 0;
+        for k in self.keys(attrs.user) {
+            if n < inline.len() {
+                inline[n] = k;
+                n += 1;
+            } else {
+                spill.push(k);
+            }
+        }
+        let keys = || inline[..n].iter().chain(spill.iter());
         let mut missing: Vec<usize> = Vec::new();
         for scope in scopes.iter().flatten() {
             let mut best: Option<Grant> = None;
-            for &(kind, name) in &keys {
+            for &(kind, name) in keys() {
                 let key = (*scope, kind, name);
                 if !self.index.may_have(&key) {
                     continue;
