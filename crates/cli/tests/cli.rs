@@ -456,6 +456,16 @@ fn stdin_snapshot_and_completion() {
         .write_stdin(text)
         .assert()
         .code(0);
+    // Concatenated JSON objects on stdin (as `jq -c` prints them) are read as a JSON stream.
+    let json = concat!(
+        r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRole","metadata":{"name":"r"},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get"]}]}"#,
+        "\n",
+        r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"b"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"r"},"subjects":[{"kind":"User","name":"zoe"}]}"#
+    );
+    vg().args(["can-i", "get", "pods", "--as", "zoe", "-f", "-"])
+        .write_stdin(json)
+        .assert()
+        .code(0);
     Command::cargo_bin("virtguard")
         .expect("bin")
         .args(["completion", "bash"])

@@ -81,7 +81,8 @@ pub fn load(inputs: &[Input], opts: &LoadOptions) -> Result<Snapshot, LoadError>
                         path: "<stdin>".into(),
                         message: e.to_string(),
                     })?;
-                texts.push(("<stdin>".into(), s, Format::Yaml));
+                let format = Format::sniff(&s);
+                texts.push(("<stdin>".into(), s, format));
             }
             Input::Path(p) => {
                 let mut files = Vec::new();

@@ -32,6 +32,23 @@ impl Format {
         }
     }
 
+    /// The format of text with no file name (stdin): JSON when it is a well-formed JSON value or
+    /// stream (`kubectl get -o json`, concatenated objects), YAML otherwise.
+    pub fn sniff(text: &str) -> Self {
+        let t = text.trim_start_matches('\u{feff}').trim_start();
+        if !(t.starts_with('{') || t.starts_with('[')) {
+            return Format::Yaml;
+        }
+        let all_json = serde_json::Deserializer::from_str(t)
+            .into_iter::<serde::de::IgnoredAny>()
+            .all(|r| r.is_ok());
+        if all_json {
+            Format::Json
+        } else {
+            Format::Yaml
+        }
+    }
+
     /// Whether a directory walk picks up this file (`.yaml`, `.yml`, `.json`).
     pub fn is_manifest(path: &Path) -> bool {
         matches!(
