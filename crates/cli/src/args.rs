@@ -21,8 +21,9 @@ pub struct Global {
     #[arg(short = 'f', long = "filename", global = true, value_name = "PATH")]
     pub filename: Vec<String>,
 
-    /// Built-in roles added before evaluation: `auto`, `none`, or a list such as
-    /// `kubernetes,kubevirt@v1.5.0,cdi@v1.61.0`. Until the role catalog lands, `auto` means `none`.
+    /// Built-in roles added before evaluation (objects in the snapshot win): `auto` (Kubernetes'
+    /// bootstrap roles, KubeVirt's for the version the snapshot shows, CDI's), `none`, or a list
+    /// such as `kubernetes,kubevirt@v1.5,cdi@v1.66.0`.
     #[arg(long, global = true, default_value = "auto", value_name = "DEFAULTS")]
     pub defaults: String,
 

@@ -2,9 +2,16 @@
 //! extended by the snapshot's CRDs. Warnings go to stderr, errors carry file and line.
 
 use anyhow::{bail, Context, Result};
+use std::sync::Arc;
 use virtguard_catalog::{ApiResource, Discovery};
 use virtguard_rbac::Policy;
-use virtguard_snapshot::{load, Input, LoadOptions};
+
+use serde_json::Value;
+use virtguard_catalog::{
+    files, newest_kubevirt, opt_out_gate_enabled, resolve_version, Component, Defaults, Rendering,
+    Selection, CDI_VERSIONS,
+};
+use virtguard_snapshot::{from_texts, load, Format, Input, LoadOptions, Snapshot};
 
 use crate::args::Global;
 
@@ -17,35 +24,192 @@ pub struct Loaded {
 /// Warnings printed before the rest are summarised in one line.
 const MAX_WARNINGS: usize = 20;
 
-/// Checks `--defaults` and says on stderr what it means today.
-fn check_defaults(defaults: &str, quiet: bool) -> Result<()> {
-    match defaults {
-        "none" => Ok(()),
-        "auto" => {
-            if !quiet {
-                eprintln!(
-                "note: --defaults auto: the role catalog is not built in yet, so only the snapshot's own roles and bindings are evaluated (as --defaults none)"
-                );
+/// What the snapshot says about its KubeVirt installation.
+struct Install {
+    version: Option<(String, String)>,
+    namespace: String,
+    manual: bool,
+    enabled: Vec<String>,
+    disabled: Vec<String>,
+}
+
+fn install(snapshot: &Snapshot) -> Install {
+    let mut out = Install {
+        version: None,
+        namespace: String::new(),
+        manual: false,
+        enabled: Vec::new(),
+        disabled: Vec::new(),
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(cr) = snapshot
+        .objects
+        .iter()
+        .find(|o| o.kind == "KubeVirt" && o.api_version.starts_with("kubevirt.io/"))
+    {
+        if let Some(v) = cr.value() {
+            out.namespace = cr.namespace.clone();
+            if let Some(ver) = v
+                .pointer("/status/observedKubeVirtVersion")
+                .and_then(Value::as_str)
+            {
+                out.version = Some((
+                    ver.to_string(),
+                    format!(
+                        "KubeVirt {}/{} status.observedKubeVirtVersion",
+                        cr.namespace, cr.name
+                    ),
+                ));
             }
-            Ok(())
+            out.manual = v
+                .pointer("/spec/configuration/roleAggregationStrategy")
+                .and_then(Value::as_str)
+                == Some("Manual");
+            out.enabled =
+                strings(v.pointer("/spec/configuration/developerConfiguration/featureGates"));
+            out.disabled = strings(
+                v.pointer("/spec/configuration/developerConfiguration/disabledFeatureGates"),
+            );
         }
-        other => bail!(
-            "--defaults {other}: role catalogs (kubernetes, kubevirt@V, cdi@V) are not built in yet; use --defaults none and include the roles in the snapshot"
-        ),
     }
+    if out.version.is_none() {
+        for o in snapshot
+            .objects
+            .iter()
+            .filter(|o| o.kind == "Deployment" && o.name == "virt-operator")
+        {
+            let image = o
+                .value()
+                .and_then(|v| v.pointer("/spec/template/spec/containers/0/image"))
+                .and_then(Value::as_str);
+            if let Some(tag) = image.and_then(|i| i.rsplit_once(':')).map(|(_, t)| t) {
+                out.version = Some((
+                    tag.to_string(),
+                    format!("Deployment {}/virt-operator image tag", o.namespace),
+                ));
+                if out.namespace.is_empty() {
+                    out.namespace = o.namespace.clone();
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Adds the built-in roles `--defaults` asks for to the snapshot, and says on stderr what was
+/// chosen and why.
+fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()> {
+    let defaults = Defaults::parse(spec)?;
+    let inst = install(snapshot);
+    let mut why = String::new();
+    let selections = match defaults {
+        Defaults::None => return Ok(()),
+        Defaults::List(l) => l,
+        Defaults::Auto => {
+            let kv = match &inst.version {
+                Some((v, source)) => match resolve_version(Component::KubeVirt, v) {
+                    Ok(c) => {
+                        why = format!("KubeVirt {c} (from {source}: {v})");
+                        c
+                    }
+                    Err(_) => {
+                        let c = newest_kubevirt();
+                        why = format!("KubeVirt {c}, the newest in the catalog ({source} says {v}, which the catalog does not hold)");
+                        c
+                    }
+                },
+                None => {
+                    let c = newest_kubevirt();
+                    why = format!("KubeVirt {c}, the newest in the catalog (no KubeVirt CR version or virt-operator image in the snapshot)");
+                    c
+                }
+            };
+            vec![
+                Selection {
+                    component: Component::Kubernetes,
+                    version: "",
+                },
+                Selection {
+                    component: Component::KubeVirt,
+                    version: kv,
+                },
+                Selection {
+                    component: Component::Cdi,
+                    version: CDI_VERSIONS[CDI_VERSIONS.len() - 1],
+                },
+            ]
+        }
+    };
+    let mut texts = Vec::new();
+    let mut notes = Vec::new();
+    for sel in &selections {
+        let mut rendering = Rendering {
+            namespace: if sel.component == Component::KubeVirt {
+                inst.namespace.clone()
+            } else {
+                String::new()
+            },
+            manual_aggregation: false,
+        };
+        if sel.component == Component::KubeVirt && inst.manual {
+            match opt_out_gate_enabled(sel.version, &inst.enabled, &inst.disabled) {
+                Some(true) => {
+                    rendering.manual_aggregation = true;
+                    notes.push("roleAggregationStrategy Manual: KubeVirt's aggregate-to-* labels rendered \"false\"".to_string());
+                }
+                Some(false) => notes.push("roleAggregationStrategy: Manual is set but the OptOutRoleAggregation feature gate is off (KubeVirt's admission would reject it); rendered as AggregateToDefault".to_string()),
+                None => notes.push(format!("roleAggregationStrategy: Manual is set but KubeVirt {} has no such field; rendered as AggregateToDefault", sel.version)),
+            }
+        }
+        for f in files(sel, &rendering) {
+            texts.push((Arc::<str>::from(f.name.as_str()), f.text, Format::Yaml));
+        }
+    }
+    let catalog = from_texts(texts, &LoadOptions::default())
+        .context("the built-in role catalog does not load (a defect)")?;
+    let added = snapshot.add_defaults(catalog);
+    if !quiet {
+        let names: Vec<String> = selections
+            .iter()
+            .map(|s| {
+                if s.version.is_empty() {
+                    s.component.to_string()
+                } else {
+                    format!("{}@{}", s.component, s.version)
+                }
+            })
+            .collect();
+        eprintln!(
+            "note: --defaults {spec}: {} added {added} built-in objects (objects in the snapshot win){}{}",
+            names.join(","),
+            if why.is_empty() { String::new() } else { format!("; {why}") },
+            notes.iter().map(|n| format!("; {n}")).collect::<String>()
+        );
+    }
+    Ok(())
 }
 
 /// Loads the snapshot named by `-f`, builds the policy and discovery table. The result lives as
 /// long as the process: freeing a large policy object by object at exit would only cost time.
 pub fn load_all(g: &Global) -> Result<&'static Loaded> {
-    check_defaults(&g.defaults, g.quiet)?;
     if g.filename.is_empty() {
         bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin)");
     }
+    Defaults::parse(&g.defaults)?;
     let timing = std::env::var_os("VIRTGUARD_TIMING").is_some();
     let t0 = std::time::Instant::now();
     let inputs: Vec<Input> = g.filename.iter().map(|f| Input::parse(f)).collect();
-    let snapshot = load(
+    let mut snapshot = load(
         &inputs,
         &LoadOptions {
             skip_invalid: g.skip_invalid,
@@ -72,6 +236,7 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
             snapshot.objects.len()
         );
     }
+    apply_defaults(&g.defaults, &mut snapshot, g.quiet)?;
     let snapshot = &*Box::leak(Box::new(snapshot));
     let t1 = std::time::Instant::now();
     let (roles, bindings) = (snapshot.roles(), snapshot.bindings());

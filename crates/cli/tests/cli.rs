@@ -473,3 +473,129 @@ fn stdin_snapshot_and_completion() {
         .code(0)
         .stdout(predicate::str::contains("virtguard"));
 }
+
+/// `virtguard` without `--defaults none`: the built-in catalog is in play.
+fn vg_defaults(defaults: &str) -> Command {
+    let mut c = Command::cargo_bin("virtguard").expect("binary");
+    c.current_dir(root()).arg("--defaults").arg(defaults);
+    c
+}
+
+const BINDINGS_ONLY: &str = "tests/data/cli/bindings-only.yaml";
+
+#[test]
+fn defaults_follow_the_kubevirt_version() {
+    let vmim = [
+        "can-i",
+        "create",
+        "vmim",
+        "-n",
+        "apps",
+        "--as",
+        "x",
+        "--as-group",
+        "ns-admins",
+        "-f",
+        BINDINGS_ONLY,
+    ];
+    // Before v1.5 namespace admins could create migrations; from v1.5 on they cannot.
+    vg_defaults("kubernetes,kubevirt@v1.4.0")
+        .args(vmim)
+        .assert()
+        .code(0);
+    vg_defaults("kubernetes,kubevirt@v1.5")
+        .args(vmim)
+        .assert()
+        .code(1);
+    vg_defaults("auto")
+        .args(vmim)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "KubeVirt v1.9.0, the newest in the catalog",
+        ));
+    // admin aggregates kubevirt.io:admin: starting VMs is fine.
+    vg_defaults("auto")
+        .args([
+            "can-i",
+            "update",
+            "vm",
+            "--subresource",
+            "start",
+            "-n",
+            "apps",
+            "--as",
+            "x",
+            "--as-group",
+            "ns-admins",
+            "-f",
+            BINDINGS_ONLY,
+        ])
+        .assert()
+        .code(0);
+    // Without defaults the binding points at nothing.
+    vg_defaults("none")
+        .args(vmim)
+        .assert()
+        .code(1)
+        .stdout("no - RBAC: clusterrole.rbac.authorization.k8s.io \"admin\" not found\n");
+}
+
+#[test]
+fn defaults_errors_list_what_is_known() {
+    vg_defaults("kubevirt@v1.3")
+        .args(["can-i", "get", "pods", "--as", "a", "-f", BINDINGS_ONLY])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "kubevirt has no version \"v1.3\" in the catalog (known: v1.4.0, v1.5.0, v1.6.0, v1.7.0, v1.8.0, v1.9.0)",
+        ));
+    vg_defaults("kubernetes,openshift")
+        .args(["can-i", "get", "pods", "--as", "a", "-f", BINDINGS_ONLY])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown component \"openshift\""));
+}
+
+#[test]
+fn manual_strategy_stops_aggregation_into_admin() {
+    let start = [
+        "can-i",
+        "update",
+        "vm",
+        "--subresource",
+        "start",
+        "-n",
+        "apps",
+        "--as",
+        "x",
+        "--as-group",
+        "ns-admins",
+        "-f",
+        "tests/data/cli/manual",
+    ];
+    // v1.9: OptOutRoleAggregation is Beta (on): admin no longer carries kubevirt.io:admin.
+    vg_defaults("auto")
+        .args(start)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("roleAggregationStrategy Manual"));
+    // kubevirt.io:operator is installed by the operator manifest, not virt-operator: it still
+    // aggregates into admin.
+    vg_defaults("auto")
+        .args([
+            "can-i",
+            "delete",
+            "kubevirts",
+            "-n",
+            "apps",
+            "--as",
+            "x",
+            "--as-group",
+            "ns-admins",
+            "-f",
+            "tests/data/cli/manual",
+        ])
+        .assert()
+        .code(0);
+}

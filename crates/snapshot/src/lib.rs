@@ -218,6 +218,22 @@ impl Snapshot {
         Policy::new(self.roles(), self.bindings())
     }
 
+    /// Adds the objects of `defaults` that the snapshot does not define itself (same API group,
+    /// kind, namespace and name): objects in the snapshot win over built-in defaults. Returns how
+    /// many were added.
+    pub fn add_defaults(&mut self, defaults: Snapshot) -> usize {
+        let present: std::collections::HashSet<ObjectKey> =
+            self.objects.iter().map(Object::key).collect();
+        let before = self.objects.len();
+        self.objects.extend(
+            defaults
+                .objects
+                .into_iter()
+                .filter(|o| !present.contains(&o.key())),
+        );
+        self.objects.len() - before
+    }
+
     /// Objects of a kind (`Kind` as written, e.g. `VirtualMachine`).
     pub fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Object> + 's {
         self.objects.iter().filter(move |o| o.kind == kind)
