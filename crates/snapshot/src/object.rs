@@ -66,17 +66,6 @@ pub fn group_of(api_version: &str) -> &str {
     api_version.split_once('/').map(|(g, _)| g).unwrap_or("")
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
 fn describe(kind: &str, namespace: &str, name: &str) -> String {
     match (namespace.is_empty(), name.is_empty()) {
         (_, true) => kind.to_string(),
@@ -120,7 +109,10 @@ impl Object {
                     return Err(Problem::at(
                         &source,
                         Some(what),
-                        format!("`{field}` must be a string, got {}", json_type(other)),
+                        format!(
+                            "`{field}` must be a string, got {}",
+                            crate::parse::type_name(other)
+                        ),
                     ));
                 }
             }

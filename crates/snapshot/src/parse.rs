@@ -289,7 +289,8 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// How a JSON value's type is named in messages.
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
