@@ -12,6 +12,7 @@ mod error;
 mod object;
 mod parse;
 mod source;
+mod strict;
 
 pub use convert::{to_binding, to_role};
 pub use error::{LoadError, Problem};

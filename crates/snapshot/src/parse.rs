@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::error::Problem;
 use crate::object::Object;
 use crate::source::Source;
+use crate::strict::Strict;
 
 /// How a text is parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,9 +231,9 @@ pub(crate) fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Object, Problem>> {
                 return out;
             }
             for doc in serde_yaml_ng::Deserializer::from_str(chunk.text) {
-                match Option::<Value>::deserialize(doc) {
+                match Option::<Strict>::deserialize(doc) {
                     Ok(None) => {}
-                    Ok(Some(v)) => {
+                    Ok(Some(Strict(v))) => {
                         objects_from_value(v, source(first_content_line(chunk)), &mut out)
                     }
                     Err(e) => {
@@ -251,7 +252,7 @@ pub(crate) fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Object, Problem>> {
             }
         }
         Format::Json => {
-            let mut stream = serde_json::Deserializer::from_str(chunk.text).into_iter::<Value>();
+            let mut stream = serde_json::Deserializer::from_str(chunk.text).into_iter::<Strict>();
             let mut counted = 0usize;
             let mut line = 1usize;
             loop {
@@ -265,7 +266,7 @@ pub(crate) fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Object, Problem>> {
                 line += chunk.text[counted..begin].matches('\n').count();
                 counted = begin;
                 match next {
-                    Ok(v) => objects_from_value(v, source(line), &mut out),
+                    Ok(Strict(v)) => objects_from_value(v, source(line), &mut out),
                     Err(e) => {
                         out.push(Err(Problem::at(
                             &source(e.line().max(1)),

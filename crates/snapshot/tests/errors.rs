@@ -683,3 +683,30 @@ fn utf8_bom_is_ignored() {
     assert_eq!(s.objects.len(), 1);
     assert_eq!(s.objects[0].source.to_string(), "bom.yaml:1");
 }
+
+/// A key written twice would silently lose the first value (kubectl's strict field validation
+/// rejects such a manifest): it is an error naming the key, in YAML and in JSON.
+#[test]
+fn duplicate_keys_are_rejected() {
+    let yaml = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: b\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n- {kind: User, name: alice}\nsubjects:\n- {kind: User, name: bob}\n";
+    let p = problems(&[("dup.yaml", yaml)]);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].starts_with("dup.yaml:") && p[0].contains("duplicate key \"subjects\""),
+        "{p:?}"
+    );
+    let json = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","name":"b"}}"#;
+    let s = virtguard_snapshot::from_texts(
+        vec![(
+            "dup.json".into(),
+            json.to_string(),
+            virtguard_snapshot::Format::Json,
+        )],
+        &virtguard_snapshot::LoadOptions::default(),
+    );
+    let e = s.expect_err("duplicate key in JSON").to_string();
+    assert!(
+        e.starts_with("dup.json:1: invalid JSON: duplicate key \"name\""),
+        "{e}"
+    );
+}
