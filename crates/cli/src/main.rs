@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         Command::CanI(a) => cmd::can_i::run(&cli.global, a),
         Command::WhoCan(a) => cmd::who_can::run(&cli.global, a),
         Command::AccessReview(a) => cmd::access_review::run(&cli.global, a),
+        Command::Roles(a) => cmd::roles::run(&cli.global, a),
         Command::Completion(a) => cmd::completion::run(a),
     };
     match result {

@@ -599,3 +599,129 @@ fn manual_strategy_stops_aggregation_into_admin() {
         .assert()
         .code(0);
 }
+
+#[test]
+fn roles_render_per_version_and_strategy() {
+    let (v15, code) = stdout(&["roles", "--kubevirt-version", "v1.5"]);
+    assert_eq!(code, 0);
+    assert!(v15.contains("name: kubevirt.io:migrate"));
+    assert!(
+        !v15.contains("name: kubevirt.io:operator"),
+        "installed by the operator manifest, not virt-operator"
+    );
+    let (v14, _) = stdout(&["roles", "--kubevirt-version", "v1.4.0"]);
+    assert!(!v14.contains("name: kubevirt.io:migrate"));
+    // Manual: labels patched to "false", not removed.
+    let (manual, code) = stdout(&[
+        "roles",
+        "--kubevirt-version",
+        "v1.9",
+        "--strategy",
+        "Manual",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        manual
+            .matches("rbac.authorization.k8s.io/aggregate-to-")
+            .count(),
+        3
+    );
+    assert_eq!(manual.matches("\"false\"").count(), 3);
+    // The gate: Beta in v1.9 (on unless disabled), Alpha in v1.8 (on only when listed).
+    vg().args(["roles", "--kubevirt-version", "v1.9", "--strategy", "Manual", "--disabled-feature-gates", "OptOutRoleAggregation"])
+        .assert()
+        .code(2)
+        .stderr("error: RoleAggregationStrategy cannot be set to Manual without enabling the OptOutRoleAggregation feature gate\n");
+    vg().args([
+        "roles",
+        "--kubevirt-version",
+        "v1.8",
+        "--strategy",
+        "Manual",
+    ])
+    .assert()
+    .code(2);
+    vg().args([
+        "roles",
+        "--kubevirt-version",
+        "v1.8",
+        "--strategy",
+        "Manual",
+        "--feature-gates",
+        "OptOutRoleAggregation",
+    ])
+    .assert()
+    .code(0);
+    vg().args([
+        "roles",
+        "--kubevirt-version",
+        "v1.7",
+        "--strategy",
+        "Manual",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains(
+        "does not support spec.configuration.roleAggregationStrategy",
+    ));
+    // Components in the install namespace.
+    let (comp, _) = stdout(&[
+        "roles",
+        "--kubevirt-version",
+        "v1.9",
+        "--components",
+        "-n",
+        "cnv",
+    ]);
+    assert!(comp.contains("name: kubevirt-controller") && comp.contains("namespace: cnv"));
+    // The temporary role of the VMIM hardening guidance.
+    let (tmp, _) = stdout(&[
+        "roles",
+        "--kubevirt-version",
+        "v1.5",
+        "--temporary-migrate-role",
+    ]);
+    assert!(
+        tmp.contains("name: kubevirt.io:upgrademigrate")
+            && tmp.contains("aggregate-to-admin: \"true\"")
+    );
+}
+
+#[test]
+fn roles_output_loads_as_a_snapshot() {
+    // What `roles` prints is a valid snapshot: v1.9 roles alone grant migrations to no one.
+    let (text, _) = stdout(&["roles", "--kubevirt-version", "v1.9"]);
+    let (tmp, _) = stdout(&[
+        "roles",
+        "--kubevirt-version",
+        "v1.9",
+        "--temporary-migrate-role",
+    ]);
+    let both = format!(
+        "{text}---\n{tmp}---\n{}",
+        std::fs::read_to_string(root().join(BINDINGS_ONLY)).expect("read")
+    );
+    // With the temporary role aggregated into admin (from the Kubernetes defaults), admins migrate.
+    vg_defaults("kubernetes")
+        .args([
+            "can-i",
+            "create",
+            "vmim",
+            "-n",
+            "apps",
+            "--as",
+            "x",
+            "--as-group",
+            "ns-admins",
+            "-f",
+            "-",
+        ])
+        .write_stdin(both)
+        .assert()
+        .code(0);
+    let (json, code) = stdout(&["-o", "json", "roles", "--kubevirt-version", "v1.9"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(v["kind"], "List");
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(8), "GetAllCluster() at v1.9.0 creates 8 objects");
+}

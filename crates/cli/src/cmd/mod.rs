@@ -4,6 +4,7 @@ pub mod access_review;
 pub mod can_i;
 pub mod completion;
 pub mod list;
+pub mod roles;
 pub mod who_can;
 
 use anyhow::{bail, Result};
