@@ -70,6 +70,10 @@ pub enum Command {
     /// ready for `kubectl apply`.
     #[command(after_help = ROLES_EXAMPLES)]
     Roles(RolesArgs),
+    /// Who gains and who loses which access between two KubeVirt versions, two aggregation
+    /// strategies, or two snapshots.
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  source <(virtguard completion bash)\n  virtguard completion zsh > \"${fpath[1]}/_virtguard\"\n  virtguard completion fish > ~/.config/fish/completions/virtguard.fish"
@@ -176,10 +180,41 @@ pub struct RolesArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The before side: `kubevirt@VERSION` or `strategy=AggregateToDefault|Manual`.
+    #[arg(long, value_name = "SPEC")]
+    pub from: Option<String>,
+    /// The after side, of the same kind as --from.
+    #[arg(long, value_name = "SPEC")]
+    pub to: Option<String>,
+    /// The before snapshot (with --to-snapshot: compare two snapshots).
+    #[arg(long = "from-snapshot", value_name = "PATH")]
+    pub from_snapshot: Option<String>,
+    /// The after snapshot.
+    #[arg(long = "to-snapshot", value_name = "PATH")]
+    pub to_snapshot: Option<String>,
+    /// Exit 1 when anything is lost (for CI gates).
+    #[arg(long = "exit-code")]
+    pub exit_code: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
 }
+
+const DIFF_EXAMPLES: &str = "Examples:
+  # What each default role gains and loses from v1.4.0 to v1.5.0 (the migrate split)
+  virtguard diff --from kubevirt@v1.4.0 --to kubevirt@v1.5.0
+  # Who in this cluster loses what on that upgrade (virt-operator rewrites its roles)
+  virtguard diff --from kubevirt@v1.4.0 --to kubevirt@v1.5.0 -f examples/cluster
+  # Opting out of role aggregation
+  virtguard diff --from strategy=AggregateToDefault --to strategy=Manual -f examples/cluster
+  # Two snapshots, as a CI gate
+  virtguard diff --from-snapshot before/ --to-snapshot after/ --exit-code -o json
+
+Exit status: 0, or 1 with --exit-code when any access is lost; 2 usage or input error.";
 
 const ROLES_EXAMPLES: &str = "Examples:
   virtguard roles --kubevirt-version v1.9 > kubevirt-roles.yaml

@@ -25,15 +25,21 @@ pub struct Loaded {
 const MAX_WARNINGS: usize = 20;
 
 /// What the snapshot says about its KubeVirt installation.
-struct Install {
-    version: Option<(String, String)>,
-    namespace: String,
-    manual: bool,
-    enabled: Vec<String>,
-    disabled: Vec<String>,
+pub struct Install {
+    /// The version and where it was found.
+    pub version: Option<(String, String)>,
+    /// The install namespace (the KubeVirt CR's).
+    pub namespace: String,
+    /// `roleAggregationStrategy: Manual`.
+    pub manual: bool,
+    /// `developerConfiguration.featureGates`.
+    pub enabled: Vec<String>,
+    /// `developerConfiguration.disabledFeatureGates`.
+    pub disabled: Vec<String>,
 }
 
-fn install(snapshot: &Snapshot) -> Install {
+/// Reads the KubeVirt CR (and virt-operator Deployment) of a snapshot.
+pub fn install(snapshot: &Snapshot) -> Install {
     let mut out = Install {
         version: None,
         namespace: String::new(),
@@ -150,33 +156,8 @@ fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()
             ]
         }
     };
-    let mut texts = Vec::new();
     let mut notes = Vec::new();
-    for sel in &selections {
-        let mut rendering = Rendering {
-            namespace: if sel.component == Component::KubeVirt {
-                inst.namespace.clone()
-            } else {
-                String::new()
-            },
-            manual_aggregation: false,
-        };
-        if sel.component == Component::KubeVirt && inst.manual {
-            match opt_out_gate_enabled(sel.version, &inst.enabled, &inst.disabled) {
-                Some(true) => {
-                    rendering.manual_aggregation = true;
-                    notes.push("roleAggregationStrategy Manual: KubeVirt's aggregate-to-* labels rendered \"false\"".to_string());
-                }
-                Some(false) => notes.push("roleAggregationStrategy: Manual is set but the OptOutRoleAggregation feature gate is off (KubeVirt's admission would reject it); rendered as AggregateToDefault".to_string()),
-                None => notes.push(format!("roleAggregationStrategy: Manual is set but KubeVirt {} has no such field; rendered as AggregateToDefault", sel.version)),
-            }
-        }
-        for f in files(sel, &rendering) {
-            texts.push((Arc::<str>::from(f.name.as_str()), f.text, Format::Yaml));
-        }
-    }
-    let catalog = from_texts(texts, &LoadOptions::default())
-        .context("the built-in role catalog does not load (a defect)")?;
+    let catalog = catalog_snapshot(&selections, &inst, None, &mut notes)?;
     let added = snapshot.add_defaults(catalog);
     if !quiet {
         let names: Vec<String> = selections
@@ -197,6 +178,83 @@ fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()
         );
     }
     Ok(())
+}
+
+/// The catalog objects of the selections, rendered for the installation the snapshot shows;
+/// `manual` overrides the CR's strategy (for strategy diffs). What was decided goes to `notes`.
+pub fn catalog_snapshot(
+    selections: &[Selection],
+    inst: &Install,
+    manual: Option<bool>,
+    notes: &mut Vec<String>,
+) -> Result<Snapshot> {
+    let mut texts = Vec::new();
+    for sel in selections {
+        let mut rendering = Rendering {
+            namespace: if sel.component == Component::KubeVirt {
+                inst.namespace.clone()
+            } else {
+                String::new()
+            },
+            manual_aggregation: false,
+        };
+        let want_manual = manual.unwrap_or(inst.manual);
+        if sel.component == Component::KubeVirt && want_manual {
+            if manual.is_some() {
+                if opt_out_gate_enabled(sel.version, &[], &[]).is_none() {
+                    bail!(
+                        "KubeVirt {} does not support spec.configuration.roleAggregationStrategy (it was added in v1.8.0)",
+                        sel.version
+                    );
+                }
+                rendering.manual_aggregation = true;
+            } else {
+                match opt_out_gate_enabled(sel.version, &inst.enabled, &inst.disabled) {
+                    Some(true) => {
+                        rendering.manual_aggregation = true;
+                        notes.push("roleAggregationStrategy Manual: KubeVirt's aggregate-to-* labels rendered \"false\"".to_string());
+                    }
+                    Some(false) => notes.push("roleAggregationStrategy: Manual is set but the OptOutRoleAggregation feature gate is off (KubeVirt's admission would reject it); rendered as AggregateToDefault".to_string()),
+                    None => notes.push(format!("roleAggregationStrategy: Manual is set but KubeVirt {} has no such field; rendered as AggregateToDefault", sel.version)),
+                }
+            }
+        }
+        for f in files(sel, &rendering) {
+            texts.push((Arc::<str>::from(f.name.as_str()), f.text, Format::Yaml));
+        }
+    }
+    from_texts(texts, &LoadOptions::default())
+        .context("the built-in role catalog does not load (a defect)")
+}
+
+/// Loads the snapshot at `paths`, printing its warnings (at most [`MAX_WARNINGS`]).
+pub fn load_snapshot(g: &Global, paths: &[String]) -> Result<Snapshot> {
+    let inputs: Vec<Input> = paths.iter().map(|f| Input::parse(f)).collect();
+    let snapshot = load(
+        &inputs,
+        &LoadOptions {
+            skip_invalid: g.skip_invalid,
+        },
+    )
+    .with_context(|| format!("cannot load the snapshot {}", paths.join(", ")))?;
+    if !g.quiet {
+        for w in snapshot.warnings.iter().take(MAX_WARNINGS) {
+            eprintln!("warning: {w}");
+        }
+        if snapshot.warnings.len() > MAX_WARNINGS {
+            eprintln!(
+                "warning: … and {} more warnings like these (not shown)",
+                snapshot.warnings.len() - MAX_WARNINGS
+            );
+        }
+    }
+    Ok(snapshot)
+}
+
+/// The policy of a snapshot with `--defaults` applied (for commands that compare policies).
+pub fn policy_of(g: &Global, mut snapshot: Snapshot) -> Result<Policy> {
+    apply_defaults(&g.defaults, &mut snapshot, g.quiet)?;
+    Ok(Policy::new(snapshot.roles(), snapshot.bindings()))
 }
 
 /// Loads the snapshot named by `-f`, builds the policy and discovery table. The result lives as

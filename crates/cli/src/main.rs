@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::WhoCan(a) => cmd::who_can::run(&cli.global, a),
         Command::AccessReview(a) => cmd::access_review::run(&cli.global, a),
         Command::Roles(a) => cmd::roles::run(&cli.global, a),
+        Command::Diff(a) => cmd::diff::run(&cli.global, a),
         Command::Completion(a) => cmd::completion::run(a),
     };
     match result {

@@ -723,5 +723,158 @@ fn roles_output_loads_as_a_snapshot() {
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v["kind"], "List");
-    assert_eq!(v["items"].as_array().map(Vec::len), Some(8), "GetAllCluster() at v1.9.0 creates 8 objects");
+    assert_eq!(
+        v["items"].as_array().map(Vec::len),
+        Some(8),
+        "GetAllCluster() at v1.9.0 creates 8 objects"
+    );
+}
+
+fn json_out(cmd: &mut Command) -> (serde_json::Value, i32) {
+    let out = cmd.output().expect("run");
+    let v = serde_json::from_slice(&out.stdout).expect("json output");
+    (v, out.status.code().unwrap_or(-1))
+}
+
+fn change<'a>(
+    v: &'a serde_json::Value,
+    kind: &str,
+    name: &str,
+    ns: &str,
+) -> Option<&'a serde_json::Value> {
+    v["changes"].as_array()?.iter().find(|c| {
+        c["subject"]["kind"] == kind && c["subject"]["name"] == name && c["namespace"] == ns
+    })
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn diff_versions_per_role_and_per_subject() {
+    // Role level: the v1.5 migrate split, and its mirror image.
+    let (fwd, code) = json_out(vg().args([
+        "-o",
+        "json",
+        "diff",
+        "--from",
+        "kubevirt@v1.4.0",
+        "--to",
+        "kubevirt@v1.5.0",
+    ]));
+    assert_eq!(code, 0);
+    let admin = change(&fwd, "ClusterRole", "admin", "").expect("admin changes");
+    assert!(strings(&admin["lost"])
+        .contains(&"create virtualmachineinstancemigrations.kubevirt.io".to_string()));
+    assert!(strings(&admin["lost"])
+        .contains(&"update virtualmachines.subresources.kubevirt.io/migrate".to_string()));
+    let migrate = change(&fwd, "ClusterRole", "kubevirt.io:migrate", "").expect("new role");
+    assert!(strings(&migrate["lost"]).is_empty() && !strings(&migrate["gained"]).is_empty());
+    let (back, _) = json_out(vg().args([
+        "-o",
+        "json",
+        "diff",
+        "--from",
+        "kubevirt@v1.5.0",
+        "--to",
+        "kubevirt@v1.4.0",
+    ]));
+    for c in fwd["changes"].as_array().expect("changes") {
+        let r = change(
+            &back,
+            c["subject"]["kind"].as_str().unwrap_or(""),
+            c["subject"]["name"].as_str().unwrap_or(""),
+            "",
+        )
+        .expect("mirror change");
+        assert_eq!(strings(&c["gained"]), strings(&r["lost"]));
+        assert_eq!(strings(&c["lost"]), strings(&r["gained"]));
+    }
+    // Subject level: exactly the namespace admins lose migrations, in their namespace.
+    let (v, code) = json_out(vg_defaults("auto").args([
+        "-o",
+        "json",
+        "diff",
+        "--from",
+        "kubevirt@v1.4",
+        "--to",
+        "kubevirt@v1.5",
+        "-f",
+        BINDINGS_ONLY,
+        "--exit-code",
+    ]));
+    assert_eq!(code, 1, "something is lost");
+    // Only the namespace admins lose anything (KubeVirt's own service accounts only gain).
+    let losers: Vec<&serde_json::Value> = v["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| !strings(&c["lost"]).is_empty())
+        .collect();
+    assert_eq!(losers.len(), 1, "{losers:?}");
+    let c = change(&v, "Group", "ns-admins", "apps").expect("ns-admins in apps");
+    assert!(strings(&c["lost"])
+        .contains(&"create virtualmachineinstancemigrations.kubevirt.io".to_string()));
+}
+
+#[test]
+fn diff_strategy_and_snapshots() {
+    // Opting out of aggregation: vm-admins (admin in vm-prod) lose KubeVirt's rules.
+    let (v, code) = json_out(vg_defaults("auto").args([
+        "-o",
+        "json",
+        "diff",
+        "--from",
+        "strategy=AggregateToDefault",
+        "--to",
+        "strategy=Manual",
+        "-f",
+        EX,
+    ]));
+    assert_eq!(code, 0);
+    let c = change(&v, "Group", "vm-admins", "vm-prod").expect("vm-admins");
+    assert!(strings(&c["lost"])
+        .contains(&"update virtualmachines.subresources.kubevirt.io/start".to_string()));
+    // The same snapshot twice: nothing changes.
+    vg().args([
+        "diff",
+        "--from-snapshot",
+        SMALL,
+        "--to-snapshot",
+        SMALL,
+        "--exit-code",
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::starts_with("No access changes"));
+    vg().args([
+        "diff",
+        "--from-snapshot",
+        SMALL,
+        "--to-snapshot",
+        BINDINGS_ONLY,
+        "--exit-code",
+    ])
+    .assert()
+    .code(1);
+    // Bad input.
+    vg().args(["diff", "--from", "kubevirt@v1.4", "--to", "strategy=Manual"])
+        .assert()
+        .code(2);
+    vg().args(["diff", "--from", "strategy=Auto", "--to", "strategy=Manual"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "supported values: \"AggregateToDefault\", \"Manual\"",
+        ));
+    vg().args(["diff", "--from", "kubevirt@v1.4"])
+        .assert()
+        .code(2);
 }

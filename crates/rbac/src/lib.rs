@@ -5,6 +5,7 @@
 //! reason strings) and the clusterrole-aggregation controller. Nothing here does I/O: callers turn
 //! manifests into [`Role`]s and [`Binding`]s, build a [`Policy`] once, and ask it many questions.
 
+mod access;
 mod aggregation;
 mod attributes;
 mod binding;
@@ -17,6 +18,7 @@ mod rule;
 mod selector;
 mod subject;
 
+pub use access::{diff_roles, diff_subjects, role_permissions, Change, ChangeSubject, Permission};
 pub use aggregation::{aggregate, AggregationWarning};
 pub use attributes::{Attributes, NonResourceAttributes, Request, ResourceAttributes};
 pub use binding::{Binding, BindingKind, RoleRef};

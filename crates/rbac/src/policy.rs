@@ -201,6 +201,11 @@ impl Policy {
         }
     }
 
+    /// The index (into [`Policy::roles`]) of the role a binding grants, if it exists.
+    pub fn binding_role_index(&self, binding: usize) -> Option<usize> {
+        self.binding_role.get(binding)?.as_ref().ok().copied()
+    }
+
     /// Problems found while building (bindings to missing roles, aggregation cycles).
     pub fn warnings(&self) -> &[PolicyWarning] {
         &self.warnings

@@ -36,7 +36,7 @@ pub struct LoadOptions {
 }
 
 /// The objects of a cluster, with where each came from.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     /// Every object, in input order (files in the order given, directories sorted by path).
     pub objects: Vec<Object>,
@@ -233,6 +233,28 @@ impl Snapshot {
                 .filter(|o| !present.contains(&o.key())),
         );
         self.objects.len() - before
+    }
+
+    /// Puts the objects of `other` over this snapshot's: an object of the same key is replaced,
+    /// others are added (an upgrade rewriting the roles an operator manages). Returns how many.
+    pub fn overlay(&mut self, other: Snapshot) -> usize {
+        let mut index: HashMap<ObjectKey, usize> = self
+            .objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.key(), i))
+            .collect();
+        let n = other.objects.len();
+        for o in other.objects {
+            match index.get(&o.key()) {
+                Some(&i) => self.objects[i] = o,
+                None => {
+                    index.insert(o.key(), self.objects.len());
+                    self.objects.push(o);
+                }
+            }
+        }
+        n
     }
 
     /// Objects of a kind (`Kind` as written, e.g. `VirtualMachine`).

@@ -3,6 +3,7 @@
 pub mod access_review;
 pub mod can_i;
 pub mod completion;
+pub mod diff;
 pub mod list;
 pub mod roles;
 pub mod who_can;

@@ -1,0 +1,205 @@
+//! `virtguard diff`: who gains and who loses which access between two KubeVirt versions, two
+//! `roleAggregationStrategy` values, or two snapshots.
+
+use anyhow::{bail, Result};
+use serde_json::json;
+use virtguard_catalog::{newest_kubevirt, resolve_version, Component, Selection, CDI_VERSIONS};
+use virtguard_rbac::{diff_roles, diff_subjects, Change, Policy};
+use virtguard_snapshot::Snapshot;
+
+use crate::args::{DiffArgs, Global, Output};
+use crate::input::{catalog_snapshot, install, load_snapshot, policy_of, Install};
+use crate::render::print_structured;
+
+/// One side of a version or strategy diff.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Side {
+    KubeVirt(&'static str),
+    Strategy { manual: bool },
+}
+
+fn parse_side(s: &str) -> Result<Side> {
+    if let Some(v) = s.strip_prefix("kubevirt@") {
+        return Ok(Side::KubeVirt(resolve_version(Component::KubeVirt, v)?));
+    }
+    match s.strip_prefix("strategy=") {
+        Some("AggregateToDefault") => Ok(Side::Strategy { manual: false }),
+        Some("Manual") => Ok(Side::Strategy { manual: true }),
+        Some(other) => bail!(
+            "unsupported value \"{other}\" for strategy: supported values: \"AggregateToDefault\", \"Manual\""
+        ),
+        None => bail!("`{s}`: expected kubevirt@VERSION or strategy=AggregateToDefault|Manual"),
+    }
+}
+
+/// Kubernetes' and CDI's roles, the same on both sides.
+fn base() -> Vec<Selection> {
+    vec![
+        Selection {
+            component: Component::Kubernetes,
+            version: "",
+        },
+        Selection {
+            component: Component::Cdi,
+            version: CDI_VERSIONS[CDI_VERSIONS.len() - 1],
+        },
+    ]
+}
+
+/// The policy of one side: the snapshot (if any) with KubeVirt's roles for that side put over
+/// the snapshot's own (virt-operator rewrites them), and the other defaults under it.
+fn side_policy(
+    g: &Global,
+    snapshot: Option<&Snapshot>,
+    inst: &Install,
+    side: Side,
+    default_version: &'static str,
+) -> Result<Policy> {
+    let (version, manual) = match side {
+        Side::KubeVirt(v) => (v, None),
+        Side::Strategy { manual } => (default_version, Some(manual)),
+    };
+    let mut notes = Vec::new();
+    let kubevirt = catalog_snapshot(
+        &[Selection {
+            component: Component::KubeVirt,
+            version,
+        }],
+        inst,
+        manual,
+        &mut notes,
+    )?;
+    let mut s = snapshot.cloned().unwrap_or_default();
+    s.overlay(kubevirt);
+    if snapshot.is_none() || g.defaults != "none" {
+        let others = catalog_snapshot(&base(), inst, None, &mut notes)?;
+        s.add_defaults(others);
+    }
+    Ok(Policy::new(s.roles(), s.bindings()))
+}
+
+fn describe(side: &Side) -> String {
+    match side {
+        Side::KubeVirt(v) => format!("kubevirt@{v}"),
+        Side::Strategy { manual: true } => "strategy=Manual".to_string(),
+        Side::Strategy { manual: false } => "strategy=AggregateToDefault".to_string(),
+    }
+}
+
+pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
+    let (from_label, to_label, changes) = match (&a.from_snapshot, &a.to_snapshot, &a.from, &a.to) {
+        (Some(fa), Some(fb), None, None) => {
+            let (pa, pb) = rayon::join(
+                || load_snapshot(g, std::slice::from_ref(fa)).and_then(|s| policy_of(g, s)),
+                || load_snapshot(g, std::slice::from_ref(fb)).and_then(|s| policy_of(g, s)),
+            );
+            let (pa, pb) = (pa?, pb?);
+            let changes = diff_subjects(&pa, &pb);
+            std::mem::forget((pa, pb));
+            (fa.clone(), fb.clone(), changes)
+        }
+        (None, None, Some(f), Some(t)) => {
+            let (from, to) = (parse_side(f)?, parse_side(t)?);
+            if std::mem::discriminant(&from) != std::mem::discriminant(&to) {
+                bail!("--from and --to must both be kubevirt@VERSION or both strategy=…");
+            }
+            let snapshot = if g.filename.is_empty() {
+                None
+            } else {
+                Some(load_snapshot(g, &g.filename)?)
+            };
+            let inst = snapshot.as_ref().map(install).unwrap_or(Install {
+                version: None,
+                namespace: String::new(),
+                manual: false,
+                enabled: Vec::new(),
+                disabled: Vec::new(),
+            });
+            let default_version = match &inst.version {
+                Some((v, _)) => resolve_version(Component::KubeVirt, v).unwrap_or_else(|_| newest_kubevirt()),
+                None => newest_kubevirt(),
+            };
+            // The two sides are independent: build them on both cores.
+            let (pa, pb) = rayon::join(
+                || side_policy(g, snapshot.as_ref(), &inst, from, default_version),
+                || side_policy(g, snapshot.as_ref(), &inst, to, default_version),
+            );
+            let (pa, pb) = (pa?, pb?);
+            let changes = if snapshot.is_some() {
+                diff_subjects(&pa, &pb)
+            } else {
+                diff_roles(&pa, &pb, |n| {
+                    matches!(n, "admin" | "edit" | "view")
+                        || n.starts_with("kubevirt.io:")
+                        || n.starts_with("instancetype.kubevirt.io:")
+                })
+            };
+            // Process-lifetime data: freeing it object by object at exit would only cost time.
+            std::mem::forget((pa, pb, snapshot));
+            (describe(&from), describe(&to), changes)
+        }
+        _ => bail!("give --from and --to (kubevirt@VERSION or strategy=…), or --from-snapshot and --to-snapshot"),
+    };
+    let lost_any = changes.iter().any(|c| !c.lost.is_empty());
+    if !g.quiet {
+        match g.output {
+            Some(o @ (Output::Json | Output::Yaml)) => {
+                let v = json!({
+                    "from": from_label,
+                    "to": to_label,
+                    "changes": changes.iter().map(change_json).collect::<Vec<_>>(),
+                });
+                print_structured(&v, o == Output::Yaml)?;
+            }
+            _ => print!("{}", text(&from_label, &to_label, &changes)),
+        }
+    }
+    Ok(if a.exit_code && lost_any { 1 } else { 0 })
+}
+
+fn change_json(c: &Change) -> serde_json::Value {
+    json!({
+        "subject": c.subject,
+        "namespace": c.namespace,
+        "gained": c.gained.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "lost": c.lost.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+fn text(from: &str, to: &str, changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return format!("No access changes from {from} to {to}.\n");
+    }
+    let mut s = format!("Access changes from {from} to {to} (- lost, + gained):\n");
+    for c in changes {
+        let who = if c.subject.namespace.is_empty() {
+            format!("{} {}", c.subject.kind, c.subject.name)
+        } else {
+            format!(
+                "{} {}/{}",
+                c.subject.kind, c.subject.namespace, c.subject.name
+            )
+        };
+        let scope = if c.namespace.is_empty() {
+            if c.subject.kind == "ClusterRole" {
+                String::new()
+            } else {
+                " (cluster-wide)".to_string()
+            }
+        } else {
+            format!(" in namespace {}", c.namespace)
+        };
+        s.push_str(&format!(
+            "\n{who}{scope}: {} lost, {} gained\n",
+            c.lost.len(),
+            c.gained.len()
+        ));
+        for p in &c.lost {
+            s.push_str(&format!("  - {p}\n"));
+        }
+        for p in &c.gained {
+            s.push_str(&format!("  + {p}\n"));
+        }
+    }
+    s
+}
