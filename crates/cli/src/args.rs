@@ -74,6 +74,9 @@ pub enum Command {
     /// strategies, or two snapshots.
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
+    /// Access matrix: subjects (or roles) × KubeVirt/CDI resources × verbs.
+    #[command(after_help = MATRIX_EXAMPLES)]
+    Matrix(MatrixArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  source <(virtguard completion bash)\n  virtguard completion zsh > \"${fpath[1]}/_virtguard\"\n  virtguard completion fish > ~/.config/fish/completions/virtguard.fish"
@@ -199,6 +202,33 @@ pub struct DiffArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// Namespace of the namespaced columns (default: `default`).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// One row for this user (impersonated as with can-i).
+    #[arg(long = "as", value_name = "USER", conflicts_with_all = ["subjects", "roles"])]
+    pub as_user: Option<String>,
+    /// Groups of the --as user; repeatable.
+    #[arg(long = "as-group", value_name = "GROUP", requires = "as_user")]
+    pub as_group: Vec<String>,
+    /// `all`: one row per subject of any binding in scope (the default).
+    #[arg(long, value_name = "all")]
+    pub subjects: Option<String>,
+    /// One row per role, evaluated by its own rules (after aggregation), e.g.
+    /// `admin,edit,view,kubevirt.io:migrate`.
+    #[arg(long, value_delimiter = ',', value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// With --roles: evaluate each role as bound by a ClusterRoleBinding (cluster-scoped columns
+    /// count); by default as bound by a RoleBinding in the namespace (they do not).
+    #[arg(long = "cluster-wide", requires = "roles")]
+    pub cluster_wide: bool,
+    /// Matrix output format (text, json, csv, html); -o json/yaml also work.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
@@ -215,6 +245,15 @@ const DIFF_EXAMPLES: &str = "Examples:
   virtguard diff --from-snapshot before/ --to-snapshot after/ --exit-code -o json
 
 Exit status: 0, or 1 with --exit-code when any access is lost; 2 usage or input error.";
+
+const MATRIX_EXAMPLES: &str = "Examples:
+  virtguard matrix -n vm-prod -f examples/cluster
+  virtguard matrix --roles admin,edit,view,kubevirt.io:migrate -f examples/cluster
+  virtguard matrix --as alice -n vm-dev -f examples/cluster
+  virtguard matrix -n vm-prod --format html -f examples/cluster > matrix.html
+  virtguard matrix -n vm-prod --format csv -f examples/cluster
+
+Cells: g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection; - none.";
 
 const ROLES_EXAMPLES: &str = "Examples:
   virtguard roles --kubevirt-version v1.9 > kubevirt-roles.yaml

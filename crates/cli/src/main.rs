@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::AccessReview(a) => cmd::access_review::run(&cli.global, a),
         Command::Roles(a) => cmd::roles::run(&cli.global, a),
         Command::Diff(a) => cmd::diff::run(&cli.global, a),
+        Command::Matrix(a) => cmd::matrix::run(&cli.global, a),
         Command::Completion(a) => cmd::completion::run(a),
     };
     match result {

@@ -878,3 +878,70 @@ fn diff_strategy_and_snapshots() {
         .assert()
         .code(2);
 }
+
+/// `matrix --roles` with KubeVirt's catalog reproduces KubeVirt's own access-test expectations
+/// (`tests/data/matrix/kubevirt-access-<version>.yaml`).
+#[test]
+fn matrix_roles_reproduce_kubevirts_access_test() {
+    let dir = root().join("tests/data/matrix");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("matrix data") {
+        let path = entry.expect("entry").path();
+        let data: serde_json::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&path).expect("read")).expect("yaml");
+        let version = data["version"].as_str().expect("version");
+        for r in data["roles"].as_array().expect("roles") {
+            let role = r["role"].as_str().expect("role");
+            let mut args = vec![
+                "-o".to_string(),
+                "json".into(),
+                "matrix".into(),
+                "--roles".into(),
+                role.into(),
+                "-f".into(),
+                BINDINGS_ONLY.into(),
+            ];
+            if r["boundBy"] == "ClusterRoleBinding" {
+                args.push("--cluster-wide".into());
+            }
+            let (v, code) =
+                json_out(vg_defaults(&format!("kubernetes,kubevirt@{version}")).args(&args));
+            assert_eq!(code, 0);
+            let cells = &v["rows"][0]["cells"];
+            for (col, want) in r["expect"].as_object().expect("expect") {
+                assert_eq!(
+                    strings(&cells[col]),
+                    strings(want),
+                    "{} {version} {role} {col}",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} cells checked");
+}
+
+#[test]
+fn matrix_formats() {
+    let (text, code) = stdout(&["matrix", "-n", "vm-prod", "-f", EX]);
+    assert_eq!(code, 0);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("User carol") && l.contains("glwcupdD")),
+        "{text}"
+    );
+    let (csv, _) = stdout(&["matrix", "-n", "vm-prod", "--format", "csv", "-f", EX]);
+    assert!(csv.starts_with("kind,name,namespace,\"vm\""));
+    let (html, _) = stdout(&["matrix", "-n", "vm-prod", "--format", "html", "-f", EX]);
+    assert!(html.contains("<table>") && html.contains("vm-admins"));
+    let (one, _) = stdout(&[
+        "-o", "json", "matrix", "--as", "alice", "-n", "vm-dev", "-f", EX,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&one).expect("json");
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(1));
+    assert_eq!(strings(&v["rows"][0]["cells"]["vm/start"]), vec!["update"]);
+    vg().args(["matrix", "--roles", "no-such-role", "-f", EX])
+        .assert()
+        .code(2);
+}

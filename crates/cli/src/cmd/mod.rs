@@ -5,6 +5,7 @@ pub mod can_i;
 pub mod completion;
 pub mod diff;
 pub mod list;
+pub mod matrix;
 pub mod roles;
 pub mod who_can;
 

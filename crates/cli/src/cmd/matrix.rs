@@ -1,0 +1,509 @@
+//! `virtguard matrix`: who may do what to KubeVirt's and CDI's resources, as a grid of subjects
+//! (or roles) × resources and subresources, each cell the verbs allowed.
+
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+use virtguard_rbac::{rule_allows, Attributes, Policy, ResourceAttributes, SubjectKind, User};
+
+use crate::args::{Global, MatrixArgs, Output};
+use crate::input::load_all;
+
+const ALL: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+];
+const GET: &[&str] = &["get"];
+const UPDATE: &[&str] = &["update"];
+const CREATE: &[&str] = &["create"];
+
+/// One column: a resource or subresource and the verbs that matter for it.
+pub struct Column {
+    pub label: &'static str,
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub subresource: &'static str,
+    pub namespaced: bool,
+    pub verbs: &'static [&'static str],
+}
+
+const fn col(
+    label: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    subresource: &'static str,
+    namespaced: bool,
+    verbs: &'static [&'static str],
+) -> Column {
+    Column {
+        label,
+        group,
+        resource,
+        subresource,
+        namespaced,
+        verbs,
+    }
+}
+
+/// The columns, KubeVirt's security-relevant resources first.
+pub const COLUMNS: &[Column] = &[
+    col("vm", "kubevirt.io", "virtualmachines", "", true, ALL),
+    col(
+        "vmi",
+        "kubevirt.io",
+        "virtualmachineinstances",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "vmim",
+        "kubevirt.io",
+        "virtualmachineinstancemigrations",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "vm/start",
+        "subresources.kubevirt.io",
+        "virtualmachines",
+        "start",
+        true,
+        UPDATE,
+    ),
+    col(
+        "vm/stop",
+        "subresources.kubevirt.io",
+        "virtualmachines",
+        "stop",
+        true,
+        UPDATE,
+    ),
+    col(
+        "vm/restart",
+        "subresources.kubevirt.io",
+        "virtualmachines",
+        "restart",
+        true,
+        UPDATE,
+    ),
+    col(
+        "vm/migrate",
+        "subresources.kubevirt.io",
+        "virtualmachines",
+        "migrate",
+        true,
+        UPDATE,
+    ),
+    col(
+        "vmi/console",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances",
+        "console",
+        true,
+        GET,
+    ),
+    col(
+        "vmi/vnc",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances",
+        "vnc",
+        true,
+        GET,
+    ),
+    col(
+        "vmi/vnc/screenshot",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances",
+        "vnc/screenshot",
+        true,
+        GET,
+    ),
+    col(
+        "vmi/portforward",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances",
+        "portforward",
+        true,
+        GET,
+    ),
+    col(
+        "vmi/usbredir",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances",
+        "usbredir",
+        true,
+        GET,
+    ),
+    col(
+        "vmi/pause",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances",
+        "pause",
+        true,
+        UPDATE,
+    ),
+    col(
+        "vmsnapshot",
+        "snapshot.kubevirt.io",
+        "virtualmachinesnapshots",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "vmrestore",
+        "snapshot.kubevirt.io",
+        "virtualmachinerestores",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "vmexport",
+        "export.kubevirt.io",
+        "virtualmachineexports",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "vmclone",
+        "clone.kubevirt.io",
+        "virtualmachineclones",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "vmpool",
+        "pool.kubevirt.io",
+        "virtualmachinepools",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "instancetype",
+        "instancetype.kubevirt.io",
+        "virtualmachineinstancetypes",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "preference",
+        "instancetype.kubevirt.io",
+        "virtualmachinepreferences",
+        "",
+        true,
+        ALL,
+    ),
+    col(
+        "clusterinstancetype",
+        "instancetype.kubevirt.io",
+        "virtualmachineclusterinstancetypes",
+        "",
+        false,
+        ALL,
+    ),
+    col(
+        "clusterpreference",
+        "instancetype.kubevirt.io",
+        "virtualmachineclusterpreferences",
+        "",
+        false,
+        ALL,
+    ),
+    col(
+        "migrationpolicy",
+        "migrations.kubevirt.io",
+        "migrationpolicies",
+        "",
+        false,
+        ALL,
+    ),
+    col("kubevirt", "kubevirt.io", "kubevirts", "", true, ALL),
+    col("dv", "cdi.kubevirt.io", "datavolumes", "", true, ALL),
+    col(
+        "dv/source",
+        "cdi.kubevirt.io",
+        "datavolumes",
+        "source",
+        true,
+        CREATE,
+    ),
+];
+
+fn letter(verb: &str) -> char {
+    match verb {
+        "get" => 'g',
+        "list" => 'l',
+        "watch" => 'w',
+        "create" => 'c',
+        "update" => 'u',
+        "patch" => 'p',
+        "delete" => 'd',
+        "deletecollection" => 'D',
+        _ => '?',
+    }
+}
+
+/// A row: its name and, per column, the verbs allowed.
+struct Row {
+    kind: String,
+    name: String,
+    namespace: String,
+    cells: Vec<Vec<&'static str>>,
+}
+
+fn attrs<'a>(user: &'a User, verb: &'a str, c: &'a Column, ns: &'a str) -> Attributes<'a> {
+    Attributes::resource(
+        user,
+        verb,
+        ResourceAttributes {
+            namespace: if c.namespaced { ns } else { "" },
+            api_group: c.group,
+            resource: c.resource,
+            subresource: c.subresource,
+            name: "",
+        },
+    )
+}
+
+fn user_row(policy: &Policy, kind: &str, name: &str, sa_ns: &str, user: &User, ns: &str) -> Row {
+    Row {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        namespace: sa_ns.to_string(),
+        cells: COLUMNS
+            .iter()
+            .map(|c| {
+                c.verbs
+                    .iter()
+                    .copied()
+                    .filter(|v| policy.allows(&attrs(user, v, c, ns)))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
+    let loaded = load_all(g)?;
+    let policy = &loaded.policy;
+    let ns = a.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let mut rows = Vec::new();
+    if let Some(u) = &a.as_user {
+        let user = User::impersonated(u, &a.as_group);
+        rows.push(user_row(policy, "User", u, "", &user, &ns));
+    } else if !a.roles.is_empty() {
+        let nobody = User::default();
+        for name in &a.roles {
+            let Some(role) = policy
+                .roles()
+                .iter()
+                .find(|r| r.name == *name && (r.namespace.is_empty() || r.namespace == ns))
+            else {
+                bail!("role \"{name}\" is neither a ClusterRole nor a Role in namespace {ns} (with --defaults {})", g.defaults);
+            };
+            rows.push(Row {
+                kind: role.kind.as_str().to_string(),
+                name: role.name.clone(),
+                namespace: role.namespace.clone(),
+                cells: COLUMNS
+                    .iter()
+                    .map(|c| {
+                        // A RoleBinding never grants cluster-scoped resources.
+                        if !c.namespaced && !a.cluster_wide {
+                            return Vec::new();
+                        }
+                        c.verbs
+                            .iter()
+                            .copied()
+                            .filter(|v| {
+                                role.rules
+                                    .iter()
+                                    .any(|r| rule_allows(&attrs(&nobody, v, c, &ns), r))
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            });
+        }
+    } else {
+        if let Some(s) = &a.subjects {
+            if s != "all" {
+                bail!("--subjects takes `all`, got \"{s}\"");
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for b in policy.bindings() {
+            if !(b.namespace.is_empty() || b.namespace == ns) {
+                continue;
+            }
+            for s in &b.subjects {
+                let sa_ns = match s.kind {
+                    SubjectKind::ServiceAccount if s.namespace.is_empty() => b.namespace.clone(),
+                    SubjectKind::ServiceAccount => s.namespace.clone(),
+                    _ => String::new(),
+                };
+                if s.kind == SubjectKind::ServiceAccount && sa_ns.is_empty() {
+                    continue;
+                }
+                seen.insert((s.kind, s.name.clone(), sa_ns));
+            }
+        }
+        for (kind, name, sa_ns) in seen {
+            let subject = virtguard_rbac::Subject::new(kind, name.clone(), sa_ns.clone());
+            let Some(user) = User::from_subject(&subject) else {
+                continue;
+            };
+            let row = user_row(policy, kind.as_str(), &name, &sa_ns, &user, &ns);
+            if row.cells.iter().any(|c| !c.is_empty()) {
+                rows.push(row);
+            }
+        }
+    }
+    let format = match (a.format.as_deref(), g.output) {
+        (Some(f), _) => f.to_string(),
+        (None, Some(Output::Json)) => "json".to_string(),
+        (None, Some(Output::Yaml)) => "yaml".to_string(),
+        _ => "text".to_string(),
+    };
+    if g.quiet {
+        return Ok(0);
+    }
+    match format.as_str() {
+        "json" | "yaml" => {
+            let v = json!({
+                "namespace": ns,
+                "columns": COLUMNS.iter().map(|c| json!({
+                    "label": c.label, "group": c.group, "resource": c.resource,
+                    "subresource": c.subresource, "namespaced": c.namespaced, "verbs": c.verbs,
+                })).collect::<Vec<_>>(),
+                "rows": rows.iter().map(|r| {
+                    let cells: serde_json::Map<String, Value> = COLUMNS.iter().zip(&r.cells)
+                        .map(|(c, v)| (c.label.to_string(), json!(v))).collect();
+                    let mut o = json!({"kind": r.kind, "name": r.name, "cells": cells});
+                    if !r.namespace.is_empty() { o["namespace"] = json!(r.namespace); }
+                    o
+                }).collect::<Vec<_>>(),
+            });
+            crate::render::print_structured(&v, format == "yaml")?;
+        }
+        "csv" => {
+            let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let mut out = String::from("kind,name,namespace");
+            for c in COLUMNS {
+                out.push(',');
+                out.push_str(&q(c.label));
+            }
+            out.push('\n');
+            for r in &rows {
+                out.push_str(&format!(
+                    "{},{},{}",
+                    q(&r.kind),
+                    q(&r.name),
+                    q(&r.namespace)
+                ));
+                for cell in &r.cells {
+                    out.push(',');
+                    out.push_str(&q(&cell.join(" ")));
+                }
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+        "html" => print!("{}", html(&ns, &rows)),
+        "text" => {
+            let mut table = vec![std::iter::once("SUBJECT".to_string())
+                .chain(COLUMNS.iter().map(|c| c.label.to_string()))
+                .collect::<Vec<_>>()];
+            for r in &rows {
+                let who = if r.namespace.is_empty() {
+                    format!("{} {}", r.kind, r.name)
+                } else {
+                    format!("{} {}/{}", r.kind, r.namespace, r.name)
+                };
+                let mut line = vec![who];
+                for cell in &r.cells {
+                    line.push(if cell.is_empty() {
+                        "-".to_string()
+                    } else {
+                        cell.iter().map(|v| letter(v)).collect()
+                    });
+                }
+                table.push(line);
+            }
+            println!("namespace {ns}; g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection");
+            print!("{}", crate::render::table(&table));
+        }
+        other => bail!("unknown matrix format \"{other}\" (text, json, yaml, csv, html)"),
+    }
+    Ok(0)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn html(ns: &str, rows: &[Row]) -> String {
+    let mut s = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>virtguard access matrix: {ns}</title>\n<style>body{{font-family:sans-serif}}table{{border-collapse:collapse;font-size:12px}}th,td{{border:1px solid #ccc;padding:2px 4px;text-align:center}}th{{background:#eee}}td.none{{background:#f4f4f4;color:#999}}td.some{{background:#fff3c4}}td.all{{background:#c8e6c9}}td.who{{text-align:left;white-space:nowrap}}</style></head><body>\n<h1>Access matrix, namespace {}</h1>\n<table>\n<tr><th>subject</th>",
+        esc(ns)
+    );
+    for c in COLUMNS {
+        s.push_str(&format!(
+            "<th title=\"{}/{}{}\">{}</th>",
+            esc(c.group),
+            esc(c.resource),
+            if c.subresource.is_empty() {
+                String::new()
+            } else {
+                format!("/{}", esc(c.subresource))
+            },
+            esc(c.label)
+        ));
+    }
+    s.push_str("</tr>\n");
+    for r in rows {
+        let who = if r.namespace.is_empty() {
+            format!("{} {}", r.kind, r.name)
+        } else {
+            format!("{} {}/{}", r.kind, r.namespace, r.name)
+        };
+        s.push_str(&format!("<tr><td class=\"who\">{}</td>", esc(&who)));
+        for (c, cell) in COLUMNS.iter().zip(&r.cells) {
+            let class = if cell.is_empty() {
+                "none"
+            } else if cell.len() == c.verbs.len() {
+                "all"
+            } else {
+                "some"
+            };
+            let text: String = if cell.is_empty() {
+                "-".into()
+            } else {
+                cell.iter().map(|v| letter(v)).collect()
+            };
+            s.push_str(&format!(
+                "<td class=\"{class}\" title=\"{}\">{}</td>",
+                esc(&cell.join(", ")),
+                esc(&text)
+            ));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table>\n<p>g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection</p>\n</body></html>\n");
+    s
+}
