@@ -39,7 +39,7 @@ pub struct Install {
 }
 
 /// Reads the KubeVirt CR (and virt-operator Deployment) of a snapshot.
-pub fn install(snapshot: &Snapshot) -> Install {
+pub fn install(snapshot: &Snapshot) -> Result<Install> {
     let mut out = Install {
         version: None,
         namespace: String::new(),
@@ -57,11 +57,35 @@ pub fn install(snapshot: &Snapshot) -> Install {
             })
             .unwrap_or_default()
     };
-    if let Some(cr) = snapshot
+    let crs: Vec<_> = snapshot
         .objects
         .iter()
-        .find(|o| o.kind == "KubeVirt" && o.api_version.starts_with("kubevirt.io/"))
-    {
+        .filter(|o| o.kind == "KubeVirt" && o.api_version.starts_with("kubevirt.io/"))
+        .collect();
+    if crs.len() > 1 {
+        bail!(
+            "the snapshot has {} KubeVirt CRs ({}); a cluster has one (KubeVirt rejects a second: \"Kubevirt is already created\")",
+            crs.len(),
+            crs.iter()
+                .map(|o| format!("{} at {}", o.describe(), o.source))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(cr) = crs.first() {
+        if let Some(strategy) = cr
+            .value()
+            .and_then(|v| v.pointer("/spec/configuration/roleAggregationStrategy"))
+        {
+            match strategy.as_str() {
+                Some("AggregateToDefault" | "Manual") => {}
+                _ => bail!(
+                    "{}: {}: spec.configuration.roleAggregationStrategy: Unsupported value: {strategy}: supported values: \"AggregateToDefault\", \"Manual\"",
+                    cr.source,
+                    cr.describe()
+                ),
+            }
+        }
         if let Some(v) = cr.value() {
             out.namespace = cr.namespace.clone();
             if let Some(ver) = v
@@ -109,14 +133,17 @@ pub fn install(snapshot: &Snapshot) -> Install {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Adds the built-in roles `--defaults` asks for to the snapshot, and says on stderr what was
 /// chosen and why.
 fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()> {
     let defaults = Defaults::parse(spec)?;
-    let inst = install(snapshot);
+    if defaults == Defaults::None {
+        return Ok(());
+    }
+    let inst = install(snapshot)?;
     let mut why = String::new();
     let selections = match defaults {
         Defaults::None => return Ok(()),

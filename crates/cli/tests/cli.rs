@@ -945,3 +945,31 @@ fn matrix_formats() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn kubevirt_cr_problems_are_input_errors() {
+    vg_defaults("auto")
+        .args(["can-i", "get", "pods", "--as", "a", "-f", "tests/data/cli/two-crs"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("the snapshot has 2 KubeVirt CRs (KubeVirt kubevirt/kubevirt at tests/data/cli/two-crs/a.yaml:1, KubeVirt kubevirt/kubevirt-2 at tests/data/cli/two-crs/b.yaml:1)"));
+    vg_defaults("auto")
+        .args(["can-i", "get", "pods", "--as", "a", "-f", "tests/data/cli/bad-strategy"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "spec.configuration.roleAggregationStrategy: Unsupported value: \"Aggregate\": supported values: \"AggregateToDefault\", \"Manual\"",
+        ));
+    // Without defaults the CR is not consulted.
+    vg().args([
+        "can-i",
+        "get",
+        "pods",
+        "--as",
+        "a",
+        "-f",
+        "tests/data/cli/two-crs",
+    ])
+    .assert()
+    .code(1);
+}

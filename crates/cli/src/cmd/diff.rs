@@ -108,7 +108,7 @@ pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
             } else {
                 Some(load_snapshot(g, &g.filename)?)
             };
-            let inst = snapshot.as_ref().map(install).unwrap_or(Install {
+            let inst = snapshot.as_ref().map(install).transpose()?.unwrap_or(Install {
                 version: None,
                 namespace: String::new(),
                 manual: false,
