@@ -186,8 +186,7 @@ struct Ref {
 pub(crate) struct SubjectIndex {
     has_star_sub: bool,
     has_any_resource: bool,
-    /// The merged `*`-resource list, kept here to save a lookup.
-    any_merged: (u32, u32),
+
     has_urls: bool,
     /// Bindings applying to this subject whose role is missing.
     pub(crate) missing: Vec<usize>,
@@ -252,6 +251,9 @@ pub(crate) struct Index {
     /// A presence filter over subject keys (a one-hash Bloom filter small enough to stay in
     /// cache), so keys with no bindings cost no lookup in the large tables.
     filter: Vec<u64>,
+    /// The same kind of filter for the keys that have `*/sub` lists, `*` lists, URL lists and
+    /// missing roles: a decision consults the subject table only when one says "maybe".
+    flag_filters: [Vec<u64>; 4],
 }
 
 impl std::fmt::Debug for Index {
@@ -464,19 +466,25 @@ impl Index {
             lists.insert(key, ((start, len), (s, n)));
         }
         self.lists = lists;
-        for (key, idx) in self.subjects.iter_mut() {
-            if idx.has_any_resource {
-                if let Some(&(_, m)) = self.lists.get(&(key.0, key.1, key.2, TAG_ANY, 0)) {
-                    idx.any_merged = m;
+        let mut filter = vec![0u64; FILTER_BITS / 64];
+        let mut flags: [Vec<u64>; 4] = std::array::from_fn(|_| vec![0u64; FILTER_BITS / 64]);
+        for (key, idx) in &self.subjects {
+            let b = filter_bit(key);
+            filter[b / 64] |= 1 << (b % 64);
+            let on = [
+                idx.has_star_sub,
+                idx.has_any_resource,
+                idx.has_urls,
+                !idx.missing.is_empty(),
+            ];
+            for (f, on) in flags.iter_mut().zip(on) {
+                if on {
+                    f[b / 64] |= 1 << (b % 64);
                 }
             }
         }
-        let mut filter = vec![0u64; FILTER_BITS / 64];
-        for key in self.subjects.keys() {
-            let b = filter_bit(key);
-            filter[b / 64] |= 1 << (b % 64);
-        }
         self.filter = filter;
+        self.flag_filters = flags;
     }
 
     fn merge(&self, (start, len): (u32, u32)) -> Vec<MergedEntry> {
@@ -577,6 +585,20 @@ impl Index {
         best
     }
 
+    #[inline]
+    fn flag(&self, which: usize, key: &SubjectKey) -> bool {
+        let b = filter_bit(key);
+        self.flag_filters[which]
+            .get(b / 64)
+            .is_none_or(|w| w & (1 << (b % 64)) != 0)
+    }
+
+    /// Whether a subject key may have bindings to missing roles (no false negatives).
+    #[inline]
+    pub(crate) fn may_have_missing(&self, key: &SubjectKey) -> bool {
+        self.flag(3, key)
+    }
+
     /// Whether a subject key may have bindings (no false negatives).
     #[inline]
     pub(crate) fn may_have(&self, key: &SubjectKey) -> bool {
@@ -672,12 +694,8 @@ impl Index {
     /// The smallest grant (binding, subject, rule) among one subject's refs that allows the
     /// request.
     #[inline]
-    pub(crate) fn first_grant(
-        &self,
-        key: SubjectKey,
-        idx: &SubjectIndex,
-        req: &CompiledRequest<'_>,
-    ) -> Option<Grant> {
+    pub(crate) fn first_grant(&self, key: SubjectKey, req: &CompiledRequest<'_>) -> Option<Grant> {
+        let subject_key = key;
         let (scope, kind, name) = key;
         let scan = |list: &[Ref], urls: bool| -> Option<Grant> {
             list.iter().find_map(|r| {
@@ -708,7 +726,7 @@ impl Index {
                         self.merged_grant(self.merged_list((scope, kind, name, TAG_RES, *k)), req),
                     );
                 }
-                if idx.has_star_sub {
+                if self.flag(0, &subject_key) {
                     if let Some(s) = sub {
                         consider(self.merged_grant(
                             self.merged_list((scope, kind, name, TAG_STAR_SUB, *s as u64)),
@@ -716,14 +734,15 @@ impl Index {
                         ));
                     }
                 }
-                if idx.has_any_resource {
-                    let (s, n) = idx.any_merged;
-                    consider(self.merged_grant(&self.merged[s as usize..(s + n) as usize], req));
+                if self.flag(1, &subject_key) {
+                    consider(
+                        self.merged_grant(self.merged_list((scope, kind, name, TAG_ANY, 0)), req),
+                    );
                 }
                 best
             }
             CompiledKind::NonResource { .. } => {
-                if !idx.has_urls {
+                if !self.flag(2, &subject_key) {
                     return None;
                 }
                 scan(self.list((scope, kind, name, TAG_URLS, 0)), true)

@@ -324,13 +324,15 @@ impl Policy {
                 if !self.index.may_have(&key) {
                     continue;
                 }
-                if let Some(idx) = self.index.subjects.get(&key) {
-                    if let Some(g) = self.index.first_grant(key, idx, &req) {
-                        if best.is_none_or(|b| g < b) {
-                            best = Some(g);
-                        }
+                if let Some(g) = self.index.first_grant(key, &req) {
+                    if best.is_none_or(|b| g < b) {
+                        best = Some(g);
                     }
-                    missing.extend(&idx.missing);
+                }
+                if self.index.may_have_missing(&key) {
+                    if let Some(idx) = self.index.subjects.get(&key) {
+                        missing.extend(&idx.missing);
+                    }
                 }
             }
             if let Some(g) = best {
