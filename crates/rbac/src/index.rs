@@ -697,20 +697,6 @@ impl Index {
     pub(crate) fn first_grant(&self, key: SubjectKey, req: &CompiledRequest<'_>) -> Option<Grant> {
         let subject_key = key;
         let (scope, kind, name) = key;
-        let scan = |list: &[Ref], urls: bool| -> Option<Grant> {
-            list.iter().find_map(|r| {
-                let rule = if urls {
-                    self.url_rule(r, req)
-                } else {
-                    self.ref_rule(r, req)
-                };
-                rule.map(|rule| Grant {
-                    binding: r.binding as usize,
-                    subject: r.subject as usize,
-                    rule: rule as usize,
-                })
-            })
-        };
         match &req.kind {
             CompiledKind::Resource { key, sub, .. } => {
                 let mut best: Option<Grant> = None;
@@ -745,7 +731,15 @@ impl Index {
                 if !self.flag(2, &subject_key) {
                     return None;
                 }
-                scan(self.list((scope, kind, name, TAG_URLS, 0)), true)
+                self.list((scope, kind, name, TAG_URLS, 0))
+                    .iter()
+                    .find_map(|r| {
+                        self.url_rule(r, req).map(|rule| Grant {
+                            binding: r.binding as usize,
+                            subject: r.subject as usize,
+                            rule: rule as usize,
+                        })
+                    })
             }
         }
     }
