@@ -97,6 +97,15 @@ fn kubevirt_files(version: &str) -> [(&'static str, &'static str); 3] {
     }
 }
 
+/// virt-template's RBAC (installed by virt-operator with the `Template` gate, v1.8.0 on).
+fn virt_template_file(version: &str) -> Option<&'static str> {
+    match version {
+        "v1.8.0" => Some(include_str!("../data/kubevirt/v1.8.0/virt-template.yaml")),
+        "v1.9.0" => Some(include_str!("../data/kubevirt/v1.9.0/virt-template.yaml")),
+        _ => None,
+    }
+}
+
 const KUBERNETES_FILES: [(&str, &str); 4] = [
     (
         "cluster-roles.yaml",
@@ -128,7 +137,7 @@ const CDI_FILES: [(&str, &str); 2] = [
 ];
 
 /// Parses `vX.Y.Z` (a leading `v` optional) into numbers.
-fn semver(v: &str) -> Option<(u64, u64, u64)> {
+pub(crate) fn semver(v: &str) -> Option<(u64, u64, u64)> {
     let v = v.strip_prefix('v').unwrap_or(v);
     let v = v.split(['-', '+']).next()?;
     let mut it = v.split('.');
@@ -237,6 +246,39 @@ pub struct Rendering {
     /// `roleAggregationStrategy: Manual` in effect: the `aggregate-to-*` labels of the roles
     /// virt-operator manages are `"false"` (it patches them rather than deleting them).
     pub manual_aggregation: bool,
+    /// `spec.configuration.virtTemplateDeployment.enabled: false`: virt-operator does not install
+    /// virt-template even with the `Template` gate on (v1.8.0 on).
+    pub virt_template_disabled: bool,
+    /// The KubeVirt CR's `developerConfiguration.featureGates`.
+    pub feature_gates: Vec<String>,
+    /// The KubeVirt CR's `developerConfiguration.disabledFeatureGates`.
+    pub disabled_feature_gates: Vec<String>,
+}
+
+/// The rule virt-controller's ClusterRole carries while `ExternalNetResourceInjection` is off
+/// (`newControllerClusterRole(includeNADRules)`, v1.8.0 on; unconditional before).
+const NAD_RULE: &str =
+    "- apiGroups: [k8s.cni.cncf.io]\n  resources: [network-attachment-definitions]\n  verbs: [get]\n";
+/// Where v1.9.0's data marks the conditional rule's place (end of `kubevirt-controller`'s rules).
+const NAD_PLACE: &str = "---\n# newControllerClusterRoleBinding() (controller.go)\n";
+
+/// Adds or removes the gate-dependent rule of virt-controller's ClusterRole in `components.yaml`.
+fn render_nad_rule(version: &str, text: String, r: &Rendering) -> String {
+    if semver(version).is_none_or(|(_, minor, _)| minor < 8) {
+        return text;
+    }
+    let include = !crate::gates::gate_enabled(
+        version,
+        "ExternalNetResourceInjection",
+        &r.feature_gates,
+        &r.disabled_feature_gates,
+    );
+    let present = text.contains(NAD_RULE);
+    match (include, present) {
+        (true, false) => text.replacen(NAD_PLACE, &format!("{NAD_RULE}{NAD_PLACE}"), 1),
+        (false, true) => text.replacen(NAD_RULE, "", 1),
+        _ => text,
+    }
 }
 
 /// The manifest files of a selection, rendered.
@@ -261,7 +303,20 @@ pub fn files(sel: &Selection, rendering: &Rendering) -> Vec<CatalogFile> {
             })
             .collect(),
         Component::KubeVirt => kubevirt_files(sel.version)
-            .iter()
+            .into_iter()
+            .chain(
+                virt_template_file(sel.version)
+                    .filter(|_| {
+                        !rendering.virt_template_disabled
+                            && crate::gates::gate_enabled(
+                                sel.version,
+                                "Template",
+                                &rendering.feature_gates,
+                                &rendering.disabled_feature_gates,
+                            )
+                    })
+                    .map(|t| ("virt-template.yaml", t)),
+            )
             .map(|(f, t)| {
                 let mut text = t.to_string();
                 if !rendering.namespace.is_empty() && rendering.namespace != "kubevirt" {
@@ -270,7 +325,12 @@ pub fn files(sel: &Selection, rendering: &Rendering) -> Vec<CatalogFile> {
                         &format!("namespace: {}\n", rendering.namespace),
                     );
                 }
-                if rendering.manual_aggregation && *f == "user-roles.yaml" {
+                if f == "components.yaml" {
+                    text = render_nad_rule(sel.version, text, rendering);
+                }
+                if rendering.manual_aggregation
+                    && (f == "user-roles.yaml" || f == "virt-template.yaml")
+                {
                     text = manual_labels(&text);
                 }
                 CatalogFile {
@@ -315,12 +375,8 @@ pub fn opt_out_gate_enabled(
     disabled: &[String],
 ) -> Option<bool> {
     let (_, minor, _) = semver(version)?;
-    let gate = "OptOutRoleAggregation";
-    match minor {
-        0..=7 => None,
-        8 => Some(enabled.iter().any(|g| g == gate)),
-        _ => Some(!disabled.iter().any(|g| g == gate)),
-    }
+    (minor >= 8)
+        .then(|| crate::gates::gate_enabled(version, "OptOutRoleAggregation", enabled, disabled))
 }
 
 #[cfg(test)]
@@ -379,6 +435,9 @@ mod tests {
                 version: "v1.9.0",
             },
             &Rendering {
+                feature_gates: Vec::new(),
+                disabled_feature_gates: Vec::new(),
+                virt_template_disabled: false,
                 namespace: String::new(),
                 manual_aggregation: true,
             },
@@ -406,5 +465,51 @@ mod tests {
             opt_out_gate_enabled("v1.9.0", &[], &["OptOutRoleAggregation".into()]),
             Some(false)
         );
+    }
+
+    fn controller_has_nad_rule(version: &'static str, enabled: &[&str], disabled: &[&str]) -> bool {
+        let r = Rendering {
+            feature_gates: enabled.iter().map(|x| x.to_string()).collect(),
+            disabled_feature_gates: disabled.iter().map(|x| x.to_string()).collect(),
+            ..Rendering::default()
+        };
+        let sel = Selection {
+            component: Component::KubeVirt,
+            version,
+        };
+        let comp = files(&sel, &r)
+            .into_iter()
+            .find(|f| f.name.ends_with("components.yaml"))
+            .map(|f| f.text)
+            .unwrap_or_default();
+        let n = comp.matches(NAD_RULE).count();
+        assert!(n <= 1, "{version}: {n} copies");
+        // The rule belongs to virt-controller's ClusterRole, just before its binding.
+        if n == 1 && version >= "v1.8.0" {
+            assert!(
+                comp.contains(&format!("{NAD_RULE}{NAD_PLACE}")),
+                "{version}"
+            );
+        }
+        n == 1
+    }
+
+    #[test]
+    fn nad_rule_follows_external_net_resource_injection() {
+        let g = "ExternalNetResourceInjection";
+        assert!(
+            controller_has_nad_rule("v1.7.0", &[g], &[]),
+            "unconditional before v1.8"
+        );
+        assert!(
+            controller_has_nad_rule("v1.8.0", &[], &[]),
+            "Beta is off by default in v1.8"
+        );
+        assert!(!controller_has_nad_rule("v1.8.0", &[g], &[]));
+        assert!(
+            !controller_has_nad_rule("v1.9.0", &[], &[]),
+            "Beta is on by default in v1.9"
+        );
+        assert!(controller_has_nad_rule("v1.9.0", &[], &[g]));
     }
 }

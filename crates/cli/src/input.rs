@@ -8,8 +8,8 @@ use virtguard_rbac::Policy;
 
 use serde_json::Value;
 use virtguard_catalog::{
-    files, newest_kubevirt, opt_out_gate_enabled, resolve_version, Component, Defaults, Rendering,
-    Selection, CDI_VERSIONS,
+    feature_gates, files, newest_kubevirt, opt_out_gate_enabled, resolve_version, unknown_gates,
+    Component, Defaults, Rendering, Selection, CDI_VERSIONS,
 };
 use virtguard_snapshot::{from_texts, load, Format, Input, LoadOptions, Snapshot};
 
@@ -36,6 +36,8 @@ pub struct Install {
     pub enabled: Vec<String>,
     /// `developerConfiguration.disabledFeatureGates`.
     pub disabled: Vec<String>,
+    /// `virtTemplateDeployment.enabled: false`.
+    pub virt_template_disabled: bool,
 }
 
 /// Reads the KubeVirt CR (and virt-operator Deployment) of a snapshot.
@@ -46,6 +48,7 @@ pub fn install(snapshot: &Snapshot) -> Result<Install> {
         manual: false,
         enabled: Vec::new(),
         disabled: Vec::new(),
+        virt_template_disabled: false,
     };
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
@@ -109,6 +112,10 @@ pub fn install(snapshot: &Snapshot) -> Result<Install> {
             out.disabled = strings(
                 v.pointer("/spec/configuration/developerConfiguration/disabledFeatureGates"),
             );
+            out.virt_template_disabled = v
+                .pointer("/spec/configuration/virtTemplateDeployment/enabled")
+                .and_then(Value::as_bool)
+                == Some(false);
         }
     }
     if out.version.is_none() {
@@ -207,6 +214,28 @@ fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()
     Ok(())
 }
 
+/// Notes naming the feature gates in the lists that KubeVirt `version` does not know (it ignores
+/// them), with the names it does know.
+pub fn unknown_gate_notes(version: &str, enabled: &[String], disabled: &[String]) -> Vec<String> {
+    let listed: Vec<String> = enabled.iter().chain(disabled).cloned().collect();
+    let unknown = unknown_gates(version, &listed);
+    if unknown.is_empty() {
+        return Vec::new();
+    }
+    let known: Vec<String> = feature_gates(version).into_iter().map(|g| g.name).collect();
+    vec![format!(
+        "unknown feature gate{} {} for KubeVirt {version} (KubeVirt ignores {}); known gates: {}",
+        if unknown.len() == 1 { "" } else { "s" },
+        unknown
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if unknown.len() == 1 { "it" } else { "them" },
+        known.join(", ")
+    )]
+}
+
 /// The catalog objects of the selections, rendered for the installation the snapshot shows;
 /// `manual` overrides the CR's strategy (for strategy diffs). What was decided goes to `notes`.
 pub fn catalog_snapshot(
@@ -224,7 +253,17 @@ pub fn catalog_snapshot(
                 String::new()
             },
             manual_aggregation: false,
+            feature_gates: inst.enabled.clone(),
+            disabled_feature_gates: inst.disabled.clone(),
+            virt_template_disabled: inst.virt_template_disabled,
         };
+        if sel.component == Component::KubeVirt {
+            notes.extend(unknown_gate_notes(
+                sel.version,
+                &inst.enabled,
+                &inst.disabled,
+            ));
+        }
         let want_manual = manual.unwrap_or(inst.manual);
         if sel.component == Component::KubeVirt && want_manual {
             if manual.is_some() {

@@ -618,6 +618,8 @@ fn roles_render_per_version_and_strategy() {
         "v1.9",
         "--strategy",
         "Manual",
+        "--disabled-feature-gates",
+        "Template",
     ]);
     assert_eq!(code, 0);
     assert_eq!(
@@ -627,6 +629,45 @@ fn roles_render_per_version_and_strategy() {
         3
     );
     assert_eq!(manual.matches("\"false\"").count(), 3);
+    // Template is Beta in v1.9 (on by default): virt-template's 7 user roles come along
+    // (8 labels: the request-source role aggregates into admin and edit), also patched.
+    let (manual, _) = stdout(&[
+        "roles",
+        "--kubevirt-version",
+        "v1.9",
+        "--strategy",
+        "Manual",
+    ]);
+    assert_eq!(manual.matches("\"false\"").count(), 11);
+    assert!(manual.contains("name: virt-template-virtualmachinetemplate-admin-role"));
+    assert!(
+        !manual.contains("name: virt-template-manager-role"),
+        "components only with --components"
+    );
+    let (v18, _) = stdout(&["roles", "--kubevirt-version", "v1.8"]);
+    assert!(!v18.contains("virt-template"), "Template is Alpha in v1.8");
+    let (v18, _) = stdout(&[
+        "roles",
+        "--kubevirt-version",
+        "v1.8",
+        "--feature-gates",
+        "Template",
+    ]);
+    assert!(v18.contains("name: virt-template-virtualmachinetemplaterequest-source-role"));
+    // An unknown gate is a warning naming the known ones; the output is unchanged.
+    vg().args([
+        "roles",
+        "--kubevirt-version",
+        "v1.9",
+        "--feature-gates",
+        "NoSuchGate",
+    ])
+    .assert()
+    .code(0)
+    .stderr(
+        predicate::str::contains("unknown feature gate \"NoSuchGate\" for KubeVirt v1.9.0")
+            .and(predicate::str::contains("known gates: CPUManager,")),
+    );
     // The gate: Beta in v1.9 (on unless disabled), Alpha in v1.8 (on only when listed).
     vg().args(["roles", "--kubevirt-version", "v1.9", "--strategy", "Manual", "--disabled-feature-gates", "OptOutRoleAggregation"])
         .assert()
@@ -719,7 +760,15 @@ fn roles_output_loads_as_a_snapshot() {
         .write_stdin(both)
         .assert()
         .code(0);
-    let (json, code) = stdout(&["-o", "json", "roles", "--kubevirt-version", "v1.9"]);
+    let (json, code) = stdout(&[
+        "-o",
+        "json",
+        "roles",
+        "--kubevirt-version",
+        "v1.9",
+        "--disabled-feature-gates",
+        "Template",
+    ]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&json).expect("json");
     assert_eq!(v["kind"], "List");

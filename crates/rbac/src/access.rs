@@ -10,12 +10,13 @@ use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::binding::BindingKind;
 use crate::policy::Policy;
 use crate::role::Role;
-use crate::subject::{Subject, SubjectKind};
+use crate::subject::SubjectKind;
 
 /// One permission a rule grants.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -114,19 +115,22 @@ pub struct ChangeSubject {
     pub namespace: String,
 }
 
-/// For every (subject, scope), the indices of the roles bound to it there.
-fn bound_roles(policy: &Policy) -> BTreeMap<(ChangeSubject, String), BTreeSet<usize>> {
-    let mut out: BTreeMap<(ChangeSubject, String), BTreeSet<usize>> = BTreeMap::new();
+/// A subject in a scope, borrowed from a policy: (kind, name, ServiceAccount namespace, scope).
+type BoundKey<'p> = (SubjectKind, &'p str, &'p str, &'p str);
+
+/// For every (subject, scope), the indices of the roles bound to it there, sorted.
+fn bound_roles(policy: &Policy) -> FxHashMap<BoundKey<'_>, Vec<usize>> {
+    let mut out: FxHashMap<BoundKey<'_>, Vec<usize>> = FxHashMap::default();
     for (bi, b) in policy.bindings().iter().enumerate() {
         let Some(ri) = policy.binding_role_index(bi) else {
             continue;
         };
         let scope = match b.kind {
-            BindingKind::ClusterRoleBinding => String::new(),
-            BindingKind::RoleBinding => b.namespace.clone(),
+            BindingKind::ClusterRoleBinding => "",
+            BindingKind::RoleBinding => b.namespace.as_str(),
         };
         for s in &b.subjects {
-            let subject = match s.kind {
+            let key = match s.kind {
                 SubjectKind::ServiceAccount => {
                     let ns = if s.namespace.is_empty() {
                         &b.namespace
@@ -136,17 +140,16 @@ fn bound_roles(policy: &Policy) -> BTreeMap<(ChangeSubject, String), BTreeSet<us
                     if ns.is_empty() {
                         continue;
                     }
-                    Subject::new(SubjectKind::ServiceAccount, s.name.clone(), ns.clone())
+                    (s.kind, s.name.as_str(), ns.as_str(), scope)
                 }
-                _ => Subject::new(s.kind, s.name.clone(), ""),
+                _ => (s.kind, s.name.as_str(), "", scope),
             };
-            let key = ChangeSubject {
-                kind: subject.kind.as_str().to_string(),
-                name: subject.name,
-                namespace: subject.namespace,
-            };
-            out.entry((key, scope.clone())).or_default().insert(ri);
+            out.entry(key).or_default().push(ri);
         }
+    }
+    for v in out.values_mut() {
+        v.sort_unstable();
+        v.dedup();
     }
     out
 }
@@ -224,7 +227,7 @@ fn only_in(
     let mut candidates: BTreeSet<Permission> = BTreeSet::new();
     for &r in changed {
         let set = mine.of(r);
-        match namesake[r].filter(|o| others.contains(o)) {
+        match namesake[r].filter(|o| others.binary_search(o).is_ok()) {
             Some(o) => {
                 let other = theirs.of(o);
                 candidates.extend(set.difference(&other).cloned());
@@ -246,8 +249,7 @@ fn only_in(
 /// bindings; groups are not expanded). Sorted by subject, then scope. Only roles that differ
 /// between the policies are expanded, so unchanged large roles cost nothing.
 pub fn diff_subjects(from: &Policy, to: &Policy) -> Vec<Change> {
-    let a = bound_roles(from);
-    let b = bound_roles(to);
+    let (a, b) = (bound_roles(from), bound_roles(to));
     let name_ab = namesakes(from, to);
     let name_ba = inverse(&name_ab, to.roles().len());
     let same_ab: Vec<Option<usize>> = name_ab
@@ -258,8 +260,8 @@ pub fn diff_subjects(from: &Policy, to: &Policy) -> Vec<Change> {
     let same_ba = inverse(&same_ab, to.roles().len());
     let mut ca = Cache::new(from);
     let mut cb = Cache::new(to);
-    let empty = BTreeSet::new();
-    let keys: BTreeSet<&(ChangeSubject, String)> = a.keys().chain(b.keys()).collect();
+    let empty = Vec::new();
+    let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
     // Many subjects hold the same roles (every namespace admin holds `admin`): answer each
     // combination of roles once.
     type Combo = (Vec<usize>, Vec<usize>);
@@ -272,36 +274,40 @@ pub fn diff_subjects(from: &Policy, to: &Policy) -> Vec<Change> {
         let changed_a: Vec<usize> = ra
             .iter()
             .copied()
-            .filter(|&r| !same_ab[r].is_some_and(|o| rb.contains(&o)))
+            .filter(|&r| same_ab[r].is_none_or(|o| rb.binary_search(&o).is_err()))
             .collect();
         let changed_b: Vec<usize> = rb
             .iter()
             .copied()
-            .filter(|&r| !same_ba[r].is_some_and(|o| ra.contains(&o)))
+            .filter(|&r| same_ba[r].is_none_or(|o| ra.binary_search(&o).is_err()))
             .collect();
         if changed_a.is_empty() && changed_b.is_empty() {
             continue;
         }
-        let ra: Vec<usize> = ra.iter().copied().collect();
-        let rb: Vec<usize> = rb.iter().copied().collect();
         let lost = lost_memo
             .entry((changed_a.clone(), rb.clone()))
-            .or_insert_with(|| only_in(&changed_a, &mut ca, &name_ab, &rb, &mut cb))
+            .or_insert_with(|| only_in(&changed_a, &mut ca, &name_ab, rb, &mut cb))
             .clone();
         let gained = gained_memo
             .entry((changed_b.clone(), ra.clone()))
-            .or_insert_with(|| only_in(&changed_b, &mut cb, &name_ba, &ra, &mut ca))
+            .or_insert_with(|| only_in(&changed_b, &mut cb, &name_ba, ra, &mut ca))
             .clone();
         if lost.is_empty() && gained.is_empty() {
             continue;
         }
+        let (kind, name, namespace, scope) = *key;
         out.push(Change {
-            subject: key.0.clone(),
-            namespace: key.1.clone(),
+            subject: ChangeSubject {
+                kind: kind.as_str().to_string(),
+                name: name.to_string(),
+                namespace: namespace.to_string(),
+            },
+            namespace: scope.to_string(),
             gained,
             lost,
         });
     }
+    out.sort_by(|x, y| (&x.subject, &x.namespace).cmp(&(&y.subject, &y.namespace)));
     out
 }
 
@@ -344,6 +350,7 @@ mod tests {
     use crate::binding::Binding;
     use crate::role::RoleKind;
     use crate::rule::PolicyRule;
+    use crate::subject::Subject;
 
     fn policy(admin_verbs: &[&str], extra_role: bool) -> Policy {
         let mut roles = vec![

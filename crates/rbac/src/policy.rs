@@ -6,6 +6,7 @@
 //! reports every grant. The two must always agree (a property test checks it).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 
@@ -59,8 +60,7 @@ pub struct Policy {
     roles: Vec<Role>,
     bindings: Vec<Binding>,
     binding_role: Vec<Result<usize, String>>,
-    index: Index,
-    compiled: FxHashMap<usize, CompiledRole>,
+    lazy: OnceLock<Built>,
     warnings: Vec<PolicyWarning>,
 }
 
@@ -127,60 +127,20 @@ impl Policy {
             }
         }
 
-        let mut index = Index::new();
-        let mut compiled: FxHashMap<usize, CompiledRole> = FxHashMap::default();
-        // Roles with the very same rules (aggregated roles often are) share one compilation.
-        let mut by_rules: FxHashMap<Vec<usize>, usize> = FxHashMap::default();
-        for (bi, b) in bindings.iter().enumerate() {
-            let scope = match b.kind {
-                BindingKind::ClusterRoleBinding => CLUSTER,
-                BindingKind::RoleBinding => index.interner.intern(&b.namespace) + 1,
-            };
-            if let Ok(ri) = binding_role[bi] {
-                if !compiled.contains_key(&ri) {
-                    let key: Vec<usize> = roles[ri]
-                        .rules
-                        .iter()
-                        .map(|r| std::sync::Arc::as_ptr(r) as usize)
-                        .collect();
-                    let c = match by_rules.get(&key).and_then(|&o| compiled.get(&o)) {
-                        Some(c) => c.clone(),
-                        None => {
-                            by_rules.insert(key, ri);
-                            index.compile_role(&roles[ri].rules)
-                        }
-                    };
-                    compiled.insert(ri, c);
-                }
-            }
-            for (si, s) in b.subjects.iter().enumerate() {
-                let key = match s.kind {
-                    SubjectKind::User => (scope, USER, index.interner.intern(&s.name)),
-                    SubjectKind::Group => (scope, GROUP, index.interner.intern(&s.name)),
-                    SubjectKind::ServiceAccount => match s.service_account_username(&b.namespace) {
-                        Some(u) => (scope, USER, index.interner.intern(&u)),
-                        None => continue,
-                    },
-                };
-                match binding_role[bi] {
-                    Ok(ri) => {
-                        if let Some(c) = compiled.get(&ri) {
-                            index.bind(key, bi, si, c);
-                        }
-                    }
-                    Err(_) => index.bind_missing(key, bi),
-                }
-            }
-        }
-        index.finish();
         Policy {
             roles,
             bindings,
             binding_role,
-            index,
-            compiled,
+            lazy: OnceLock::new(),
             warnings,
         }
+    }
+
+    /// The decision index, built on first use: commands that only compare roles and bindings
+    /// (`diff`) never pay for it.
+    fn built(&self) -> &Built {
+        self.lazy
+            .get_or_init(|| build_index(&self.roles, &self.bindings, &self.binding_role))
     }
 
     /// Roles, after aggregation.
@@ -238,7 +198,7 @@ impl Policy {
     }
 
     fn compile<'a>(&self, attrs: &Attributes<'a>) -> CompiledRequest<'a> {
-        let i = &self.index.interner;
+        let i = &self.built().index.interner;
         let verb = i.get(attrs.verb);
         let kind = match &attrs.request {
             Request::Resource(r) => {
@@ -282,13 +242,13 @@ impl Policy {
         let ns_scope = if ns.is_empty() {
             None
         } else {
-            self.index.interner.get(ns).map(|s| s + 1)
+            self.built().index.interner.get(ns).map(|s| s + 1)
         };
         [Some(CLUSTER), ns_scope]
     }
 
     fn keys<'s>(&'s self, user: &'s User) -> impl Iterator<Item = (u8, Sym)> + 's {
-        let i = &self.index.interner;
+        let i = &self.built().index.interner;
         let u = i.get(&user.name).map(|s| (USER, s));
         let gs = user
             .groups
@@ -321,16 +281,16 @@ impl Policy {
             let mut best: Option<Grant> = None;
             for &(kind, name) in keys() {
                 let key = (*scope, kind, name);
-                if !self.index.may_have(&key) {
+                if !self.built().index.may_have(&key) {
                     continue;
                 }
-                if let Some(g) = self.index.first_grant(key, &req) {
+                if let Some(g) = self.built().index.first_grant(key, &req) {
                     if best.is_none_or(|b| g < b) {
                         best = Some(g);
                     }
                 }
-                if self.index.may_have_missing(&key) {
-                    if let Some(idx) = self.index.subjects.get(&key) {
+                if self.built().index.may_have_missing(&key) {
+                    if let Some(idx) = self.built().index.subjects.get(&key) {
                         missing.extend(&idx.missing);
                     }
                 }
@@ -429,9 +389,10 @@ impl Policy {
                 continue;
             };
             let rule = *role_rule.entry(ri).or_insert_with(|| {
-                self.compiled
+                self.built()
+                    .compiled
                     .get(&ri)
-                    .and_then(|c| self.index.role_rule(c, &req))
+                    .and_then(|c| self.built().index.role_rule(c, &req))
             });
             let Some(rule) = rule else {
                 continue;
@@ -577,4 +538,66 @@ mod tests {
             "RBAC: [clusterrole.rbac.authorization.k8s.io \"gone\" not found, clusterrole.rbac.authorization.k8s.io \"other\" not found]"
         );
     }
+}
+
+/// The decision index and the compiled roles it points into.
+#[derive(Debug)]
+struct Built {
+    index: Index,
+    compiled: FxHashMap<usize, CompiledRole>,
+}
+
+/// Indexes the rules of every bound role by (scope, subject, resource).
+fn build_index(
+    roles: &[Role],
+    bindings: &[Binding],
+    binding_role: &[Result<usize, String>],
+) -> Built {
+    let mut index = Index::new();
+    let mut compiled: FxHashMap<usize, CompiledRole> = FxHashMap::default();
+    // Roles with the very same rules (aggregated roles often are) share one compilation.
+    let mut by_rules: FxHashMap<Vec<usize>, usize> = FxHashMap::default();
+    for (bi, b) in bindings.iter().enumerate() {
+        let scope = match b.kind {
+            BindingKind::ClusterRoleBinding => CLUSTER,
+            BindingKind::RoleBinding => index.interner.intern(&b.namespace) + 1,
+        };
+        if let Ok(ri) = binding_role[bi] {
+            if !compiled.contains_key(&ri) {
+                let key: Vec<usize> = roles[ri]
+                    .rules
+                    .iter()
+                    .map(|r| std::sync::Arc::as_ptr(r) as usize)
+                    .collect();
+                let c = match by_rules.get(&key).and_then(|&o| compiled.get(&o)) {
+                    Some(c) => c.clone(),
+                    None => {
+                        by_rules.insert(key, ri);
+                        index.compile_role(&roles[ri].rules)
+                    }
+                };
+                compiled.insert(ri, c);
+            }
+        }
+        for (si, s) in b.subjects.iter().enumerate() {
+            let key = match s.kind {
+                SubjectKind::User => (scope, USER, index.interner.intern(&s.name)),
+                SubjectKind::Group => (scope, GROUP, index.interner.intern(&s.name)),
+                SubjectKind::ServiceAccount => match s.service_account_username(&b.namespace) {
+                    Some(u) => (scope, USER, index.interner.intern(&u)),
+                    None => continue,
+                },
+            };
+            match binding_role[bi] {
+                Ok(ri) => {
+                    if let Some(c) = compiled.get(&ri) {
+                        index.bind(key, bi, si, c);
+                    }
+                }
+                Err(_) => index.bind_missing(key, bi),
+            }
+        }
+    }
+    index.finish();
+    Built { index, compiled }
 }

@@ -103,6 +103,8 @@ pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
             if std::mem::discriminant(&from) != std::mem::discriminant(&to) {
                 bail!("--from and --to must both be kubevirt@VERSION or both strategy=…");
             }
+            let timing = std::env::var_os("VIRTGUARD_TIMING").is_some();
+            let t0 = std::time::Instant::now();
             let snapshot = if g.filename.is_empty() {
                 None
             } else {
@@ -114,6 +116,7 @@ pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
                 manual: false,
                 enabled: Vec::new(),
                 disabled: Vec::new(),
+                virt_template_disabled: false,
             });
             let default_version = match &inst.version {
                 Some((v, _)) => resolve_version(Component::KubeVirt, v).unwrap_or_else(|_| newest_kubevirt()),
@@ -125,6 +128,9 @@ pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
                 || side_policy(g, snapshot.as_ref(), &inst, to, default_version),
             );
             let (pa, pb) = (pa?, pb?);
+            if timing {
+                eprintln!("timing: diff: load + policies {:?}", t0.elapsed());
+            }
             let changes = if snapshot.is_some() {
                 diff_subjects(&pa, &pb)
             } else {
@@ -134,6 +140,9 @@ pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
                         || n.starts_with("instancetype.kubevirt.io:")
                 })
             };
+            if timing {
+                eprintln!("timing: diff: total {:?}", t0.elapsed());
+            }
             // Process-lifetime data: freeing it object by object at exit would only cost time.
             std::mem::forget((pa, pb, snapshot));
             (describe(&from), describe(&to), changes)

@@ -7,6 +7,7 @@ use virtguard_catalog::{
 };
 
 use crate::args::{Global, Output, RolesArgs, Strategy};
+use crate::input::unknown_gate_notes;
 
 /// KubeVirt's admission message for Manual without the gate (virt-operator's update webhook).
 pub const MANUAL_WITHOUT_GATE: &str =
@@ -68,22 +69,38 @@ pub fn run(g: &Global, a: &RolesArgs) -> Result<u8> {
         let rendering = Rendering {
             namespace: a.namespace.clone(),
             manual_aggregation: manual,
+            feature_gates: a.feature_gates.clone(),
+            disabled_feature_gates: a.disabled_feature_gates.clone(),
+            virt_template_disabled: false,
         };
+        if !g.quiet {
+            for n in unknown_gate_notes(version, &a.feature_gates, &a.disabled_feature_gates) {
+                eprintln!("warning: {n}");
+            }
+        }
         let sel = Selection {
             component: Component::KubeVirt,
             version,
         };
         let mut out = String::new();
         for f in files(&sel, &rendering) {
-            let wanted = f.name.ends_with("/user-roles.yaml")
-                || (a.components && f.name.ends_with("/components.yaml"));
-            if !wanted {
+            let text = if f.name.ends_with("/user-roles.yaml") {
+                without_operator_manifest_roles(&f.text)
+            } else if a.components
+                && (f.name.ends_with("/components.yaml") || f.name.ends_with("/virt-template.yaml"))
+            {
+                f.text
+            } else if f.name.ends_with("/virt-template.yaml") {
+                // Without --components: only virt-template's roles for users (they aggregate
+                // into admin/edit/view), not its service accounts' RBAC.
+                aggregating_documents(&f.text)
+            } else {
                 continue;
-            }
+            };
             if !out.is_empty() {
                 out.push_str("---\n");
             }
-            out.push_str(&without_operator_manifest_roles(&f.text));
+            out.push_str(&text);
         }
         out
     };
@@ -115,6 +132,21 @@ fn without_operator_manifest_roles(text: &str) -> String {
     }
     if !out.ends_with('\n') {
         out.push('\n');
+    }
+    out
+}
+
+/// The documents of a YAML stream that carry an `aggregate-to-*` label (roles meant for users).
+fn aggregating_documents(text: &str) -> String {
+    let mut out = String::new();
+    for doc in text.split("\n---\n") {
+        if doc.contains("rbac.authorization.k8s.io/aggregate-to-") {
+            if !out.is_empty() {
+                out.push_str("---\n");
+            }
+            out.push_str(doc.trim_start_matches("---\n"));
+            out.push('\n');
+        }
     }
     out
 }
