@@ -1022,3 +1022,15 @@ fn kubevirt_cr_problems_are_input_errors() {
     .assert()
     .code(1);
 }
+
+#[test]
+fn roles_golden_per_version() {
+    // Everything virt-operator creates per release with default gates: user roles, component
+    // RBAC and (v1.8+ with the Template gate) virt-template's. Reviewed against the sources at
+    // each tag; any change to the catalog or the rendering shows up here.
+    for v in ["v1.4.0", "v1.5.0", "v1.6.0", "v1.7.0", "v1.8.0", "v1.9.0"] {
+        let (text, code) = stdout(&["roles", "--kubevirt-version", v, "--components"]);
+        assert_eq!(code, 0, "{v}");
+        insta::assert_snapshot!(format!("roles_{}", v.replace('.', "_")), text);
+    }
+}
