@@ -40,7 +40,11 @@ fn operator_rbac_equals_the_release_manifest() {
         compared += 1;
     }
     // ../shared is beside the checkout (also in CI): the comparison must really run.
-    assert_eq!(compared, KUBEVIRT_VERSIONS.len(), "reference manifests missing");
+    assert_eq!(
+        compared,
+        KUBEVIRT_VERSIONS.len(),
+        "reference manifests missing"
+    );
 }
 
 #[test]

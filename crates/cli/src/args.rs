@@ -48,11 +48,18 @@ pub struct Global {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// Human-readable text (the default).
+    #[value(alias = "table")]
     Text,
     /// JSON, in the schemas documented in the README.
     Json,
     /// The same as YAML.
     Yaml,
+    /// SARIF 2.1.0 (audit only).
+    Sarif,
+    /// JUnit XML (audit only).
+    Junit,
+    /// One self-contained HTML page (audit only).
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +84,14 @@ pub enum Command {
     /// Access matrix: subjects (or roles) × KubeVirt/CDI resources × verbs.
     #[command(after_help = MATRIX_EXAMPLES)]
     Matrix(MatrixArgs),
+    /// Posture audit: KubeVirt's hardening settings and binding-exact RBAC risks.
+    #[command(after_help = AUDIT_EXAMPLES)]
+    Audit(AuditArgs),
+    /// KubeVirt's PKI: issue, rotate, inspect and verify the CA and component certificates.
+    Certs(crate::cmd::certs::CertsArgs),
+    /// This node's KVM nesting and CPU vulnerability status (feed the JSON to audit --node-facts).
+    #[command(after_help = NODE_CHECK_EXAMPLES)]
+    NodeCheck(NodeCheckArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  source <(virtguard completion bash)\n  virtguard completion zsh > \"${fpath[1]}/_virtguard\"\n  virtguard completion fish > ~/.config/fish/completions/virtguard.fish"
@@ -229,10 +244,66 @@ pub struct MatrixArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Exit 3 when a finding at or above this severity remains (critical, high, medium, low, info).
+    #[arg(long = "fail-on", value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// YAML list of accepted findings: {id, object or subject, reason, expires: YYYY-MM-DD}.
+    #[arg(long, value_name = "FILE")]
+    pub suppress: Option<String>,
+    /// Run only these checks (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub only: Vec<String>,
+    /// Skip these checks (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    pub skip: Vec<String>,
+    /// Write the report to this file instead of stdout.
+    #[arg(long = "output-file", value_name = "FILE")]
+    pub output_file: Option<String>,
+    /// Print the table of checks and exit.
+    #[arg(long = "list-checks")]
+    pub list_checks: bool,
+    /// `virtguard node-check -o json` outputs: files or directories of them.
+    #[arg(long = "node-facts", value_name = "PATH")]
+    pub node_facts: Vec<String>,
+    /// The date suppressions expire against (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
+    pub today: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeCheckArgs {
+    /// Root of the sysfs tree to read (for tests and containers that mount the host's /sys).
+    #[arg(long = "sysfs-root", value_name = "DIR", default_value = "/sys")]
+    pub sysfs_root: String,
+    /// Node name to report (default: this host's name).
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
 }
+
+const AUDIT_EXAMPLES: &str = "Examples:
+  virtguard audit -f examples/cluster
+  virtguard audit -f snapshot/ --fail-on high                 # CI gate: exit 3 on high or critical
+  virtguard audit -f snapshot/ -o sarif --output-file virtguard.sarif
+  virtguard audit -f snapshot/ -o html --output-file audit.html
+  virtguard audit -f snapshot/ --suppress accepted.yaml --skip VG204
+  virtguard audit --list-checks
+
+Exit status: 0 audited (findings below --fail-on), 2 usage or input error, 3 a finding at or
+above --fail-on.";
+
+const NODE_CHECK_EXAMPLES: &str = "Examples:
+  virtguard node-check
+  virtguard node-check -o json > facts/$(hostname).json   # on each node
+  virtguard audit -f snapshot/ --node-facts facts/
+
+Exit status: 0 no finding, 1 findings, 2 the sysfs tree cannot be read.";
 
 const DIFF_EXAMPLES: &str = "Examples:
   # What each default role gains and loses from v1.4.0 to v1.5.0 (the migrate split)

@@ -146,14 +146,36 @@ pub fn install(snapshot: &Snapshot) -> Result<Install> {
 /// Adds the built-in roles `--defaults` asks for to the snapshot, and says on stderr what was
 /// chosen and why.
 fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()> {
+    if let Some(d) = defaults_for(spec, snapshot, quiet)? {
+        snapshot.add_defaults(d.catalog);
+    }
+    Ok(())
+}
+
+/// The built-in objects `--defaults` selects for a snapshot (not merged), with the KubeVirt
+/// release they were rendered for.
+pub struct ChosenDefaults {
+    /// The catalog objects.
+    pub catalog: Snapshot,
+    /// The KubeVirt release, when KubeVirt's roles are among them.
+    pub kubevirt: Option<&'static str>,
+}
+
+/// Picks and renders the defaults for a snapshot; `None` for `--defaults none`. Says on stderr
+/// what was chosen and why.
+pub fn defaults_for(
+    spec: &str,
+    snapshot: &Snapshot,
+    quiet: bool,
+) -> Result<Option<ChosenDefaults>> {
     let defaults = Defaults::parse(spec)?;
     if defaults == Defaults::None {
-        return Ok(());
+        return Ok(None);
     }
     let inst = install(snapshot)?;
     let mut why = String::new();
     let selections = match defaults {
-        Defaults::None => return Ok(()),
+        Defaults::None => return Ok(None),
         Defaults::List(l) => l,
         Defaults::Auto => {
             let kv = match &inst.version {
@@ -192,7 +214,19 @@ fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()
     };
     let mut notes = Vec::new();
     let catalog = catalog_snapshot(&selections, &inst, None, &mut notes)?;
-    let added = snapshot.add_defaults(catalog);
+    let added = {
+        let present: std::collections::HashSet<_> =
+            snapshot.objects.iter().map(|o| o.key()).collect();
+        catalog
+            .objects
+            .iter()
+            .filter(|o| !present.contains(&o.key()))
+            .count()
+    };
+    let kubevirt = selections
+        .iter()
+        .find(|s| s.component == Component::KubeVirt)
+        .map(|s| s.version);
     if !quiet {
         let names: Vec<String> = selections
             .iter()
@@ -211,7 +245,7 @@ fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()
             notes.iter().map(|n| format!("; {n}")).collect::<String>()
         );
     }
-    Ok(())
+    Ok(Some(ChosenDefaults { catalog, kubevirt }))
 }
 
 /// Notes naming the feature gates in the lists that KubeVirt `version` does not know (it ignores

@@ -32,6 +32,16 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(o @ (args::Output::Sarif | args::Output::Junit | args::Output::Html)) =
+        cli.global.output
+    {
+        let ok = matches!(cli.command, Command::Audit(_))
+            || (o == args::Output::Html && matches!(cli.command, Command::Matrix(_)));
+        if !ok {
+            eprintln!("error: -o {o:?} is only for audit (and -o html for matrix)");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    }
     let result = match &cli.command {
         Command::CanI(a) => cmd::can_i::run(&cli.global, a),
         Command::WhoCan(a) => cmd::who_can::run(&cli.global, a),
@@ -39,6 +49,9 @@ fn main() -> ExitCode {
         Command::Roles(a) => cmd::roles::run(&cli.global, a),
         Command::Diff(a) => cmd::diff::run(&cli.global, a),
         Command::Matrix(a) => cmd::matrix::run(&cli.global, a),
+        Command::Audit(a) => cmd::audit::run_audit(&cli.global, a),
+        Command::Certs(a) => cmd::certs::run(&cli.global, a),
+        Command::NodeCheck(a) => cmd::node_check::run(&cli.global, a),
         Command::Completion(a) => cmd::completion::run(a),
     };
     match result {

@@ -14,8 +14,8 @@ use crate::pem::{encode_pem, pem_blocks};
 /// The most certificates a KubeVirt CA bundle keeps.
 pub const MAX_BUNDLE_SIZE: usize = 50;
 
-/// A parsed certificate. Cheap to clone; compares by DER.
-#[derive(Debug, Clone)]
+/// A parsed certificate; compares by DER.
+#[derive(Clone)]
 pub struct Certificate {
     der: Vec<u8>,
     sha256: [u8; 32],
@@ -23,6 +23,17 @@ pub struct Certificate {
     subject_raw: Vec<u8>,
     issuer_raw: Vec<u8>,
     public: Vec<u8>,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("common_name", &self.summary.common_name)
+            .field("not_before", &self.summary.not_before)
+            .field("not_after", &self.summary.not_after)
+            .field("sha256", &self.summary.sha256_fingerprint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialEq for Certificate {

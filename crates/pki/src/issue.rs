@@ -45,9 +45,10 @@ fn gen_err(e: rcgen::Error) -> PkiError {
 }
 
 /// `now` in UTC, truncated to whole seconds (what an X.509 time can hold).
-fn whole_seconds(now: OffsetDateTime) -> OffsetDateTime {
-    let utc = now.to_offset(UtcOffset::UTC);
-    utc - Duration::nanoseconds(i64::from(utc.nanosecond()))
+fn whole_seconds(now: OffsetDateTime) -> Result<OffsetDateTime, PkiError> {
+    now.checked_to_offset(UtcOffset::UTC)
+        .and_then(|utc| utc.replace_nanosecond(0).ok())
+        .ok_or_else(|| PkiError::TimeOutOfRange(now.to_string()))
 }
 
 fn plus(at: OffsetDateTime, d: Duration) -> Result<OffsetDateTime, PkiError> {
@@ -135,7 +136,7 @@ pub fn issue_ca(
     now: OffsetDateTime,
     duration: Duration,
 ) -> Result<IssuedCert, PkiError> {
-    let not_before = whole_seconds(now);
+    let not_before = whole_seconds(now)?;
     let not_after = plus(not_before, duration)?;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
     let mut params = ca_params(kind, not_before, not_after);
@@ -159,8 +160,8 @@ impl CertificateAuthority {
         }
         let key = PrivateKey::from_pem(key_pem)?;
         let signer = key.to_signing_key()?;
-        if !certificate.matches_key(&key)
-            || signer.public_key_raw() != certificate_point(&certificate)?
+        // ring checked the embedded public key against the private scalar when building `signer`.
+        if !certificate.matches_key(&key) || key.public_material() != Some(signer.public_key_raw())
         {
             return Err(PkiError::KeyMismatch);
         }
@@ -207,7 +208,7 @@ impl CertificateAuthority {
         dn.push(DnType::CommonName, cn);
         params.distinguished_name = dn;
         params.not_before = self.certificate.not_before();
-        params.not_after = plus(whole_seconds(now), duration)?;
+        params.not_after = plus(whole_seconds(now)?, duration)?;
         params.serial_number = Some(serial_for(&key));
         params.subject_alt_names = component
             .dns_names
@@ -234,16 +235,6 @@ impl CertificateAuthority {
         let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
         pem_pair(&cert, &key)
     }
-}
-
-/// The EC point of a certificate's public key.
-fn certificate_point(cert: &Certificate) -> Result<Vec<u8>, PkiError> {
-    let (_, x509) = <x509_parser::certificate::X509Certificate as x509_parser::prelude::FromDer<
-        '_,
-        x509_parser::error::X509Error,
-    >>::from_der(cert.der())
-    .map_err(|e| PkiError::BadCertificate(e.to_string()))?;
-    Ok(x509.public_key().subject_public_key.data.to_vec())
 }
 
 #[cfg(test)]

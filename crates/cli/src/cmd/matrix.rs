@@ -295,6 +295,58 @@ fn user_row(policy: &Policy, kind: &str, name: &str, sa_ns: &str, user: &User, n
     }
 }
 
+/// A role's row: what its rules (after aggregation) allow, bound by a RoleBinding in `ns` (or a
+/// ClusterRoleBinding with `cluster_wide`). `None` when no such role exists.
+fn role_row(policy: &Policy, name: &str, ns: &str, cluster_wide: bool) -> Option<Row> {
+    let nobody = User::default();
+    let role = policy
+        .roles()
+        .iter()
+        .find(|r| r.name == *name && (r.namespace.is_empty() || r.namespace == ns))?;
+    Some(Row {
+        kind: role.kind.as_str().to_string(),
+        name: role.name.clone(),
+        namespace: role.namespace.clone(),
+        cells: COLUMNS
+            .iter()
+            .map(|c| {
+                // A RoleBinding never grants cluster-scoped resources.
+                if !c.namespaced && !cluster_wide {
+                    return Vec::new();
+                }
+                c.verbs
+                    .iter()
+                    .copied()
+                    .filter(|v| {
+                        role.rules
+                            .iter()
+                            .any(|r| rule_allows(&attrs(&nobody, v, c, ns), r))
+                    })
+                    .collect()
+            })
+            .collect(),
+    })
+}
+
+/// The access matrix of the default roles present in the policy, as an HTML `<table>` fragment
+/// (for the audit report).
+pub fn default_roles_fragment(policy: &Policy) -> String {
+    let rows: Vec<Row> = [
+        "admin",
+        "edit",
+        "view",
+        "kubevirt.io:admin",
+        "kubevirt.io:edit",
+        "kubevirt.io:view",
+        "kubevirt.io:migrate",
+        "kubevirt.io:default",
+    ]
+    .iter()
+    .filter_map(|n| role_row(policy, n, "default", false))
+    .collect();
+    table_html(&rows)
+}
+
 pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
     let loaded = load_all(g)?;
     let policy = &loaded.policy;
@@ -304,38 +356,11 @@ pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
         let user = User::impersonated(u, &a.as_group);
         rows.push(user_row(policy, "User", u, "", &user, &ns));
     } else if !a.roles.is_empty() {
-        let nobody = User::default();
         for name in &a.roles {
-            let Some(role) = policy
-                .roles()
-                .iter()
-                .find(|r| r.name == *name && (r.namespace.is_empty() || r.namespace == ns))
-            else {
+            let Some(row) = role_row(policy, name, &ns, a.cluster_wide) else {
                 bail!("role \"{name}\" is neither a ClusterRole nor a Role in namespace {ns} (with --defaults {})", g.defaults);
             };
-            rows.push(Row {
-                kind: role.kind.as_str().to_string(),
-                name: role.name.clone(),
-                namespace: role.namespace.clone(),
-                cells: COLUMNS
-                    .iter()
-                    .map(|c| {
-                        // A RoleBinding never grants cluster-scoped resources.
-                        if !c.namespaced && !a.cluster_wide {
-                            return Vec::new();
-                        }
-                        c.verbs
-                            .iter()
-                            .copied()
-                            .filter(|v| {
-                                role.rules
-                                    .iter()
-                                    .any(|r| rule_allows(&attrs(&nobody, v, c, &ns), r))
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            });
+            rows.push(row);
         }
     } else {
         if let Some(s) = &a.subjects {
@@ -375,6 +400,7 @@ pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
         (Some(f), _) => f.to_string(),
         (None, Some(Output::Json)) => "json".to_string(),
         (None, Some(Output::Yaml)) => "yaml".to_string(),
+        (None, Some(Output::Html)) => "html".to_string(),
         _ => "text".to_string(),
     };
     if g.quiet {
@@ -458,10 +484,20 @@ fn esc(s: &str) -> String {
 }
 
 fn html(ns: &str, rows: &[Row]) -> String {
-    let mut s = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>virtguard access matrix: {ns}</title>\n<style>body{{font-family:sans-serif}}table{{border-collapse:collapse;font-size:12px}}th,td{{border:1px solid #ccc;padding:2px 4px;text-align:center}}th{{background:#eee}}td.none{{background:#f4f4f4;color:#999}}td.some{{background:#fff3c4}}td.all{{background:#c8e6c9}}td.who{{text-align:left;white-space:nowrap}}</style></head><body>\n<h1>Access matrix, namespace {}</h1>\n<table>\n<tr><th>subject</th>",
-        esc(ns)
-    );
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>virtguard access matrix: {}</title>\n<style>body{{font-family:sans-serif}}{MATRIX_CSS}</style></head><body>\n<h1>Access matrix, namespace {}</h1>\n{}</body></html>\n",
+        esc(ns),
+        esc(ns),
+        table_html(rows)
+    )
+}
+
+/// The matrix's CSS (cells coloured by how much of the column's verbs they allow).
+pub const MATRIX_CSS: &str = "table.vg-matrix{border-collapse:collapse;font-size:12px}table.vg-matrix th,table.vg-matrix td{border:1px solid #ccc;padding:2px 4px;text-align:center}table.vg-matrix th{background:#eee}table.vg-matrix td.none{background:#f4f4f4;color:#999}table.vg-matrix td.some{background:#fff3c4}table.vg-matrix td.all{background:#c8e6c9}table.vg-matrix td.who{text-align:left;white-space:nowrap}";
+
+/// The matrix as an HTML `<table class="vg-matrix">` with its legend.
+fn table_html(rows: &[Row]) -> String {
+    let mut s = String::from("<table class=\"vg-matrix\">\n<tr><th>subject</th>");
     for c in COLUMNS {
         s.push_str(&format!(
             "<th title=\"{}/{}{}\">{}</th>",
@@ -504,6 +540,6 @@ fn html(ns: &str, rows: &[Row]) -> String {
         }
         s.push_str("</tr>\n");
     }
-    s.push_str("</table>\n<p>g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection</p>\n</body></html>\n");
+    s.push_str("</table>\n<p>g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection</p>\n");
     s
 }

@@ -1,11 +1,14 @@
 //! One module per command; shared request parsing lives here.
 
 pub mod access_review;
+pub mod audit;
 pub mod can_i;
+pub mod certs;
 pub mod completion;
 pub mod diff;
 pub mod list;
 pub mod matrix;
+pub mod node_check;
 pub mod roles;
 pub mod who_can;
 

@@ -1,0 +1,249 @@
+//! What the checks look at: the snapshot's own objects, the RBAC policy (snapshot + defaults),
+//! the defaults themselves (to tell vendor bindings from the cluster's own), the KubeVirt
+//! install and node facts.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use virtguard_rbac::{Binding, BindingKind, Policy, Role, SubjectKind};
+use virtguard_snapshot::{Object, Typed};
+
+use crate::finding::{Finding, ObjectRef};
+use crate::nodes::NodeFacts;
+use crate::value::{object_ref, strings_at};
+use crate::{finding, Selection};
+
+/// An object left out of the snapshot with `--skip-invalid`.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// File and line.
+    pub location: ObjectRef,
+    /// The loader's message.
+    pub message: String,
+}
+
+/// The input of every check.
+pub struct Context<'a> {
+    /// The snapshot's own objects (not the defaults).
+    pub objects: &'a [Object],
+    /// The RBAC policy the cluster evaluates: snapshot plus defaults, aggregated.
+    pub policy: &'a Policy,
+    /// The default objects (`--defaults`): bindings identical to these are not findings, and
+    /// component roles are compared with these.
+    pub defaults: &'a [Object],
+    /// The KubeVirt release the defaults were rendered for (`v1.9.0`), if any.
+    pub version: Option<&'a str>,
+    /// Node facts (`virtguard node-check -o json`).
+    pub nodes: &'a [NodeFacts],
+    /// Objects skipped as invalid.
+    pub skipped: &'a [Skipped],
+    /// Per policy binding: one of the defaults, unchanged.
+    vendor: Vec<bool>,
+    /// Subjects holding `*` on `*` cluster-wide (cluster admins): (kind, namespace, name).
+    admins: HashSet<(String, String, String)>,
+    /// Per policy binding, per subject: the subject is a cluster admin.
+    admin_subject: Vec<Vec<bool>>,
+    by_kind: HashMap<&'a str, Vec<&'a Object>>,
+}
+
+impl<'a> Context<'a> {
+    /// Prepares the context: indexes objects by kind, finds vendor bindings and cluster admins.
+    pub fn new(
+        objects: &'a [Object],
+        policy: &'a Policy,
+        defaults: &'a [Object],
+        version: Option<&'a str>,
+        nodes: &'a [NodeFacts],
+        skipped: &'a [Skipped],
+    ) -> Self {
+        let default_bindings: HashMap<(BindingKind, String, String), Binding> = defaults
+            .iter()
+            .filter_map(Object::as_binding)
+            .map(|b| ((b.kind, b.namespace.clone(), b.name.clone()), b))
+            .collect();
+        let vendor: Vec<bool> = policy
+            .bindings()
+            .iter()
+            .map(|b| {
+                b.origin
+                    .as_deref()
+                    .is_some_and(|o| o.starts_with("catalog:"))
+                    || default_bindings
+                        .get(&(b.kind, b.namespace.clone(), b.name.clone()))
+                        .is_some_and(|d| d.role_ref == b.role_ref && d.subjects == b.subjects)
+            })
+            .collect();
+        let mut admins = HashSet::new();
+        for (bi, b) in policy.bindings().iter().enumerate() {
+            if b.kind != BindingKind::ClusterRoleBinding {
+                continue;
+            }
+            if let Ok(role) = policy.binding_role(bi) {
+                if is_superuser_role(role) {
+                    for s in &b.subjects {
+                        admins.insert((
+                            s.kind.as_str().to_string(),
+                            s.namespace.clone(),
+                            s.name.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        let admin_subject = policy
+            .bindings()
+            .iter()
+            .map(|b| {
+                b.subjects
+                    .iter()
+                    .map(|s| {
+                        let ns = if s.kind == SubjectKind::ServiceAccount && s.namespace.is_empty()
+                        {
+                            &b.namespace
+                        } else {
+                            &s.namespace
+                        };
+                        admins.contains(&(s.kind.as_str().to_string(), ns.clone(), s.name.clone()))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut by_kind: HashMap<&str, Vec<&Object>> = HashMap::new();
+        for o in objects {
+            by_kind.entry(o.kind.as_str()).or_default().push(o);
+        }
+        Context {
+            objects,
+            policy,
+            defaults,
+            version,
+            nodes,
+            skipped,
+            vendor,
+            admins,
+            admin_subject,
+            by_kind,
+        }
+    }
+
+    /// The snapshot's objects of a kind.
+    pub fn of_kind(&self, kind: &str) -> &[&'a Object] {
+        self.by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Whether the policy's binding `bi` is one of the defaults, unchanged (vendor: not a
+    /// finding).
+    pub fn is_vendor_index(&self, bi: usize) -> bool {
+        self.vendor.get(bi).copied().unwrap_or(false)
+    }
+
+    /// Whether subject `si` of the policy's binding `bi` is a cluster admin.
+    pub fn is_admin_subject(&self, bi: usize, si: usize) -> bool {
+        self.admin_subject
+            .get(bi)
+            .and_then(|v| v.get(si))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Whether a subject is a cluster admin (bound cluster-wide to a role granting everything).
+    pub fn is_admin(&self, kind: &str, namespace: &str, name: &str) -> bool {
+        self.admins
+            .contains(&(kind.to_string(), namespace.to_string(), name.to_string()))
+    }
+
+    /// The KubeVirt CR (the first; the loader's caller rejects two).
+    pub fn kubevirt(&self) -> Option<&'a Object> {
+        self.of_kind("KubeVirt")
+            .iter()
+            .find(|o| o.api_version.starts_with("kubevirt.io/"))
+            .copied()
+    }
+
+    /// KubeVirt's install namespace: the KubeVirt CR's, else `kubevirt`.
+    pub fn install_namespace(&self) -> &str {
+        self.kubevirt()
+            .map(|o| o.namespace.as_str())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("kubevirt")
+    }
+
+    /// The KubeVirt CR's feature gates: (enabled, disabled).
+    pub fn gates(&self) -> (Vec<String>, Vec<String>) {
+        match self.kubevirt().and_then(Object::value) {
+            Some(v) => (
+                strings_at(v, "/spec/configuration/developerConfiguration/featureGates"),
+                strings_at(
+                    v,
+                    "/spec/configuration/developerConfiguration/disabledFeatureGates",
+                ),
+            ),
+            None => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Namespaces that run VMs (VirtualMachines, VMIs or virt-launcher pods).
+    pub fn vm_namespaces(&self) -> Vec<String> {
+        let mut out: Vec<String> = ["VirtualMachine", "VirtualMachineInstance"]
+            .iter()
+            .flat_map(|k| self.of_kind(k))
+            .map(|o| o.namespace.clone())
+            .chain(
+                self.of_kind("Pod")
+                    .iter()
+                    .filter(|o| o.name.starts_with("virt-launcher-"))
+                    .map(|o| o.namespace.clone()),
+            )
+            .filter(|n| !n.is_empty())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// A namespace's labels (typed Namespace objects of the snapshot).
+    pub fn namespace_labels(
+        &self,
+        name: &str,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        self.of_kind("Namespace")
+            .iter()
+            .find_map(|o| match &o.typed {
+                Typed::Namespace(ns) if o.name == name => {
+                    Some(ns.metadata.labels.clone().unwrap_or_default())
+                }
+                _ => None,
+            })
+    }
+
+    /// The dynamic content of an object (`Value::Null` for typed kinds).
+    pub fn value(o: &Object) -> &Value {
+        static NULL: Value = Value::Null;
+        o.value().unwrap_or(&NULL)
+    }
+}
+
+/// A role with a rule granting every verb on every resource of every group.
+pub fn is_superuser_role(role: &Role) -> bool {
+    role.rules.iter().any(|r| {
+        r.verbs.iter().any(|v| v == "*")
+            && r.api_groups.iter().any(|g| g == "*")
+            && r.resources.iter().any(|x| x == "*")
+            && r.resource_names.is_empty()
+    })
+}
+
+/// VG001: every object the loader skipped.
+pub(crate) fn skipped_findings(ctx: &Context<'_>, _: &Selection, out: &mut Vec<Finding>) {
+    for s in ctx.skipped {
+        let mut f = finding("VG001", format!("skipped: {}", s.message));
+        f.objects.push(s.location.clone());
+        f.evidence = s.message.clone();
+        out.push(f);
+    }
+}
+
+/// The reference of an object (re-exported for check modules).
+pub(crate) fn oref(o: &Object) -> ObjectRef {
+    object_ref(o)
+}

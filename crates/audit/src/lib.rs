@@ -1,0 +1,112 @@
+//! KubeVirt posture audit: pure checks over a snapshot and its RBAC policy.
+//!
+//! Each check is a function from a [`Context`] to findings, registered with its metadata in
+//! [`registry::CHECKS`]. RBAC checks go through the real policy (aggregation applied, a
+//! ClusterRole bound by a RoleBinding counts in that namespace only) and never report the
+//! defaults: Kubernetes' bootstrap bindings and KubeVirt's/CDI's own component bindings, as the
+//! catalog defines them for the detected release. No I/O: the caller loads and renders.
+
+mod context;
+mod finding;
+mod kubevirt_cr;
+mod network;
+mod nodes;
+mod podsec;
+mod rbac;
+mod registry;
+mod suppress;
+mod value;
+mod workloads;
+
+pub use context::{Context, Skipped};
+pub use finding::{Category, Finding, ObjectRef, Severity, SubjectRef};
+pub use kubevirt_cr::{MANUAL_WITHOUT_GATE, RISKY_GATES};
+pub use nodes::{node_facts, node_findings, NodeFacts, Vulnerability};
+pub use registry::{check, CheckInfo, CHECKS};
+pub use suppress::{apply_suppressions, Suppressed, Suppression, SuppressionError};
+
+/// Which checks to run.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only these ids (empty: all).
+    pub only: Vec<String>,
+    /// Never these ids.
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    /// Whether the check runs.
+    pub fn wants(&self, id: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|o| o == id))
+            && !self.skip.iter().any(|s| s == id)
+    }
+
+    /// Ids given that no check has.
+    pub fn unknown_ids(&self) -> Vec<&str> {
+        self.only
+            .iter()
+            .chain(&self.skip)
+            .map(String::as_str)
+            .filter(|id| check(id).is_none())
+            .collect()
+    }
+}
+
+/// A module's entry point: runs its selected checks, appending findings.
+type CheckGroup = fn(&Context<'_>, &Selection, &mut Vec<Finding>);
+
+/// Runs the selected checks; findings sorted by severity (most severe first), id, namespace
+/// and object.
+pub fn run(ctx: &Context<'_>, sel: &Selection) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let groups: [(&[&str], CheckGroup); 7] = [
+        (&["VG001"], context::skipped_findings),
+        (
+            &[
+                "VG101", "VG102", "VG103", "VG104", "VG105", "VG106", "VG107", "VG108", "VG109",
+                "VG110",
+            ],
+            rbac::run,
+        ),
+        (
+            &[
+                "VG201", "VG202", "VG203", "VG204", "VG205", "VG206", "VG207", "VG208",
+            ],
+            kubevirt_cr::run,
+        ),
+        (
+            &["VG301", "VG302", "VG303", "VG304", "VG305", "VG306"],
+            workloads::run,
+        ),
+        (&["VG401", "VG402", "VG403"], network::run),
+        (&["VG501", "VG502", "VG601"], podsec::run),
+        (&["VG701", "VG702"], nodes::run),
+    ];
+    for (ids, f) in groups {
+        if ids.iter().any(|id| sel.wants(id)) {
+            f(ctx, sel, &mut out);
+        }
+    }
+    out.retain(|f| sel.wants(f.id));
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    out.dedup();
+    out
+}
+
+/// A finding of check `id` with the registry's metadata filled in.
+pub(crate) fn finding(id: &'static str, message: String) -> Finding {
+    let c = check(id).unwrap_or(&CHECKS[0]);
+    Finding {
+        id: c.id,
+        severity: c.severity,
+        title: c.title,
+        category: c.category,
+        message,
+        namespace: String::new(),
+        objects: Vec::new(),
+        subjects: Vec::new(),
+        evidence: String::new(),
+        remediation: c.remediation.to_string(),
+        references: c.references.to_vec(),
+    }
+}
