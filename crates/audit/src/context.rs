@@ -37,6 +37,8 @@ pub struct Context<'a> {
     pub nodes: &'a [NodeFacts],
     /// Objects skipped as invalid.
     pub skipped: &'a [Skipped],
+    /// The instant certificates are judged at (`None`: certificate checks are skipped).
+    pub now: Option<time::OffsetDateTime>,
     /// Per policy binding: one of the defaults, unchanged.
     vendor: Vec<bool>,
     /// Subjects holding `*` on `*` cluster-wide (cluster admins): (kind, namespace, name).
@@ -119,6 +121,7 @@ impl<'a> Context<'a> {
             version,
             nodes,
             skipped,
+            now: None,
             vendor,
             admins,
             admin_subject,

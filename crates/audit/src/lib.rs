@@ -6,6 +6,7 @@
 //! defaults: Kubernetes' bootstrap bindings and KubeVirt's/CDI's own component bindings, as the
 //! catalog defines them for the detected release. No I/O: the caller loads and renders.
 
+mod certs;
 mod context;
 mod finding;
 mod kubevirt_cr;
@@ -59,7 +60,7 @@ type CheckGroup = fn(&Context<'_>, &Selection, &mut Vec<Finding>);
 /// and object.
 pub fn run(ctx: &Context<'_>, sel: &Selection) -> Vec<Finding> {
     let mut out = Vec::new();
-    let groups: [(&[&str], CheckGroup); 7] = [
+    let groups: [(&[&str], CheckGroup); 8] = [
         (&["VG001"], context::skipped_findings),
         (
             &[
@@ -81,6 +82,7 @@ pub fn run(ctx: &Context<'_>, sel: &Selection) -> Vec<Finding> {
         (&["VG401", "VG402", "VG403"], network::run),
         (&["VG501", "VG502", "VG601"], podsec::run),
         (&["VG701", "VG702"], nodes::run),
+        (&["VG801"], certs::run),
     ];
     for (ids, f) in groups {
         if ids.iter().any(|id| sel.wants(id)) {

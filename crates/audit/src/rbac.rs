@@ -222,16 +222,23 @@ fn hits<'p>(ctx: &'p Context<'_>, probes: &[Probe]) -> Vec<Hit<'p>> {
         let rb = b.kind == BindingKind::RoleBinding;
         let key = (role as *const Role as usize, rb);
         let found = memo.entry(key).or_insert_with(|| {
-            role.rules.iter().find_map(|rule| {
-                probes.iter().find_map(|p| {
-                    // A RoleBinding cannot grant cluster-scoped resources.
-                    if rb && cluster_scoped(p) {
-                        return None;
-                    }
-                    let verbs = rule_grants(rule, p);
-                    (!verbs.is_empty()).then_some((rule.as_ref(), verbs))
-                })
-            })
+            // The first rule granting a probe, and every verb the role grants on that probe.
+            let (rule, probe) = role.rules.iter().find_map(|rule| {
+                probes
+                    .iter()
+                    .find(|p| {
+                        // A RoleBinding cannot grant cluster-scoped resources.
+                        !(rb && cluster_scoped(p) || rule_grants(rule, p).is_empty())
+                    })
+                    .map(|p| (rule, p))
+            })?;
+            let verbs: Vec<&'static str> = probe
+                .verbs
+                .iter()
+                .copied()
+                .filter(|v| role.rules.iter().any(|r| rule_grants(r, probe).contains(v)))
+                .collect();
+            Some((rule.as_ref(), verbs))
         });
         if let Some((rule, verbs)) = found {
             out.push(Hit {

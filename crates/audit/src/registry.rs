@@ -183,6 +183,10 @@ pub const CHECKS: &[CheckInfo] = &[
         "A node CPU vulnerability reported as Vulnerable can let a guest read other guests' or the host's memory.",
         "Update the kernel and microcode, and do not disable mitigations on the kernel command line.",
         [SELF_ASSESSMENT]),
+    check!("VG801", Medium, Certificates, "KubeVirt certificate problem",
+        "KubeVirt's components authenticate each other with certificates from its own CA, rotated daily; an expired, mis-issued or unrotated certificate (or a CA missing from the bundle) breaks or weakens that mutual TLS.",
+        "Delete the affected secret so that virt-operator issues a new one, and check certificateRotateStrategy.",
+        [FUNDAMENTALS, OKD]),
 ];
 
 /// The check with this id.

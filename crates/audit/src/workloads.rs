@@ -228,20 +228,21 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
                     continue; // the network is not in the snapshot: cannot tell
                 };
                 if !checked.0 {
-                    let mut f = finding(
+                    let f = finding(
                         "VG306",
                         format!(
                             "{what}: {binding} interface {name} is on network {nad_ns}/{nad}, which does not check MAC spoofing"
                         ),
                     );
-                    f.objects.push(checked.1);
-                    out.push(at(
+                    let mut f = at(
                         f,
                         format!(
                             "{}.devices.interfaces[{i}] {binding} → networks[].multus.networkName = {nad_name}",
                             s.base
                         ),
-                    ));
+                    );
+                    f.objects.push(checked.1);
+                    out.push(f);
                 }
             }
         }

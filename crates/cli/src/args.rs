@@ -89,6 +89,10 @@ pub enum Command {
     Audit(AuditArgs),
     /// KubeVirt's PKI: issue, rotate, inspect and verify the CA and component certificates.
     Certs(crate::cmd::certs::CertsArgs),
+    /// Serve HTTPS (health, readiness, metrics) with KubeVirt's mTLS rule and live certificate
+    /// reload.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// This node's KVM nesting and CPU vulnerability status (feed the JSON to audit --node-facts).
     #[command(after_help = NODE_CHECK_EXAMPLES)]
     NodeCheck(NodeCheckArgs),
@@ -269,6 +273,44 @@ pub struct AuditArgs {
     /// The date suppressions expire against (default: today, UTC).
     #[arg(long, value_name = "YYYY-MM-DD", hide = true)]
     pub today: Option<String>,
+    /// The instant certificates are judged at (RFC 3339; default: now).
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory holding the serving certificate `tls.crt` and key `tls.key` (reloaded when they
+    /// change).
+    #[arg(long = "tls-dir", value_name = "DIR")]
+    pub tls_dir: String,
+    /// Address to listen on (`:0` picks a free port; see --print-address).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8443")]
+    pub listen: String,
+    /// Require client certificates chaining to this PEM bundle (reloaded when it changes).
+    #[arg(long = "client-ca", value_name = "BUNDLE")]
+    pub client_ca: Option<String>,
+    /// Allowed client identities: CN `kubevirt.io:system:client:<type>` for these types
+    /// (comma-separated); empty: any client certificate from the bundle.
+    #[arg(
+        long = "client-cn-types",
+        value_delimiter = ',',
+        value_name = "TYPE",
+        requires = "client_ca"
+    )]
+    pub client_cn_types: Vec<String>,
+    /// Minimum TLS version (1.2 or 1.3, also KubeVirt's VersionTLS12 / VersionTLS13).
+    #[arg(long = "min-tls-version", value_name = "VERSION")]
+    pub min_tls_version: Option<String>,
+    /// Allowed cipher suites (IANA or Go names, comma-separated) as KubeVirt's tlsConfiguration.
+    #[arg(long = "cipher-suites", value_delimiter = ',', value_name = "SUITE")]
+    pub cipher_suites: Vec<String>,
+    /// Seconds between the periodic certificate checks (besides the file watch).
+    #[arg(long = "reload-interval", value_name = "SECONDS", default_value_t = 60)]
+    pub reload_interval: u64,
+    /// Print the bound address on stdout once listening.
+    #[arg(long = "print-address")]
+    pub print_address: bool,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +339,15 @@ const AUDIT_EXAMPLES: &str = "Examples:
 
 Exit status: 0 audited (findings below --fail-on), 2 usage or input error, 3 a finding at or
 above --fail-on.";
+
+const SERVE_EXAMPLES: &str = "Examples:
+  virtguard certs init --dir pki/
+  virtguard serve --tls-dir pki/virt-api-certs --listen 0.0.0.0:8443
+  virtguard serve --tls-dir pki/virt-api-certs --client-ca pki/kubevirt-ca/ca-bundle \\
+      --client-cn-types virt-handler,migration --min-tls-version 1.3
+  curl --cacert pki/kubevirt-ca/ca-bundle --cert client.crt --key client.key https://127.0.0.1:8443/metrics
+
+Endpoints: /healthz, /readyz, /metrics (Prometheus). SIGTERM drains requests in flight.";
 
 const NODE_CHECK_EXAMPLES: &str = "Examples:
   virtguard node-check

@@ -310,3 +310,200 @@ fn node_check_on_this_machine() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v["facts"]["node"].is_string());
 }
+
+#[test]
+fn fail_on_and_suppressions() {
+    // examples/cluster has one critical finding (VG104, everyone-edits-vms).
+    vg().args([
+        "audit",
+        "-q",
+        "-f",
+        "examples/cluster",
+        "--fail-on",
+        "critical",
+    ])
+    .assert()
+    .code(3);
+    vg().args([
+        "audit",
+        "-q",
+        "-f",
+        "examples/cluster",
+        "--only",
+        "VG303",
+        "--fail-on",
+        "high",
+    ])
+    .assert()
+    .code(0);
+    let dir = tempfile::tempdir().expect("tmp");
+    let sup = dir.path().join("accepted.yaml");
+    std::fs::write(
+        &sup,
+        "- id: VG104\n  object: ClusterRoleBinding/everyone-edits-vms\n  reason: migration to per-namespace grants tracked in TICKET-12\n  expires: 2999-01-01\n- id: VG303\n  object: \"*\"\n  reason: expired acceptance\n  expires: 2000-01-01\n",
+    )
+    .expect("write");
+    let (v, code) = audit_json(&[
+        "-f",
+        "examples/cluster",
+        "--suppress",
+        sup.to_str().expect("p"),
+        "--fail-on",
+        "critical",
+    ]);
+    assert_eq!(code, 0, "the critical finding is suppressed");
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&"VG104"));
+    assert!(
+        ids.contains(&"VG002"),
+        "the expired suppression is a finding"
+    );
+    assert!(
+        ids.contains(&"VG303"),
+        "an expired suppression hides nothing"
+    );
+    // Both VG104 findings of that binding (cluster and namespaced instance types).
+    let hidden = v["suppressed"].as_array().expect("suppressed");
+    assert_eq!(hidden.len(), 2);
+    assert!(hidden.iter().all(|h| h["finding"]["id"] == "VG104"
+        && h["reason"].as_str().unwrap_or("").contains("TICKET-12")));
+    assert_eq!(v["summary"]["suppressed"], 2);
+    // A bad suppression file is an input error naming the problem.
+    std::fs::write(&sup, "- id: VG999\n  object: x\n  reason: r\n").expect("write");
+    vg().args(["audit", "-q", "-f", "examples/cluster", "--suppress"])
+        .arg(&sup)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown check id \"VG999\""));
+}
+
+#[test]
+fn report_formats() {
+    let run = |fmt: &str| {
+        let out = vg()
+            .args(["audit", "-f", "examples/cluster", "-o", fmt])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{fmt}");
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    let sarif: Value = serde_json::from_str(&run("sarif")).expect("sarif json");
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    assert!(!results.is_empty());
+    let loc = &results[0]["locations"][0]["physicalLocation"];
+    assert!(loc["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap_or("")
+        .contains("examples/cluster/"));
+    assert!(loc["region"]["startLine"].as_u64().unwrap_or(0) > 0);
+    let junit = run("junit");
+    assert!(
+        junit.starts_with("<?xml") && junit.contains("<testsuites") && junit.contains("<failure")
+    );
+    let html = run("html");
+    assert!(html.contains("<!DOCTYPE html") || html.contains("<!doctype html"));
+    assert!(
+        html.contains("vg-matrix"),
+        "the access matrix is in the report"
+    );
+    let table = run("table");
+    assert!(table.contains("CRITICAL") && table.contains("findings:"));
+    // Other commands refuse audit-only formats.
+    vg().args([
+        "who-can",
+        "get",
+        "pods",
+        "-f",
+        "examples/cluster",
+        "-o",
+        "sarif",
+    ])
+    .assert()
+    .code(2);
+    // --list-checks: the registry.
+    let out = vg()
+        .args(["audit", "--list-checks", "-o", "json"])
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["checks"].as_array().map(Vec::len).unwrap_or(0) >= 30);
+}
+
+#[test]
+fn bad_input_is_an_error_or_a_finding() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("bad.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ok\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: no-roleref\n  namespace: ok\n---\nkind: [unclosed\n",
+    )
+    .expect("write");
+    vg().args(["audit", "-q", "-f"])
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.yaml"));
+    let out = vg()
+        .args(["audit", "-o", "json", "--skip-invalid", "-f"])
+        .arg(&f)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let skipped: Vec<&Value> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|x| x["id"] == "VG001")
+        .collect();
+    assert_eq!(skipped.len(), 2, "{}", v["findings"]);
+    assert!(skipped.iter().all(|x| x["objects"][0]["file"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("bad.yaml")));
+    vg().args(["audit", "-f", "examples/cluster", "--only", "VG999"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown check id"));
+    vg().args(["audit", "-f", "examples/cluster", "--fail-on", "severe"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn certificates_in_the_snapshot_are_judged_at_the_audit_instant() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("pki.yaml");
+    let out = vg()
+        .args([
+            "certs",
+            "init",
+            "-o",
+            "yaml",
+            "--now",
+            "2030-01-01T00:00:00Z",
+        ])
+        .output()
+        .expect("init");
+    assert!(out.status.success());
+    std::fs::write(&f, &out.stdout).expect("write");
+    let file = f.to_str().expect("p");
+    let count = |now: &str| {
+        let (v, code) = audit_json(&["-f", file, "--only", "VG801", "--now", now]);
+        assert_eq!(code, 0);
+        v["findings"].as_array().map(Vec::len).unwrap_or(usize::MAX)
+    };
+    assert_eq!(count("2030-01-01T01:00:00Z"), 0, "fresh");
+    // 23 h later the 14 leaves are past their renewal point (0.8 × 24 h), the CAs are not.
+    assert_eq!(count("2030-01-01T23:00:00Z"), 14);
+    vg().args(["audit", "-f", file, "--now", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--now"));
+}

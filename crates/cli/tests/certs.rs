@@ -969,3 +969,32 @@ fn inspect_input_errors_are_exit_2() {
         "{err}"
     );
 }
+
+#[test]
+fn rotate_imports_external_cas_into_the_kubevirt_ca_bundle_once() {
+    let (_tmp, dir) = init_at_t0();
+    let (_tmp2, other) = init_at_t0();
+    let inbox = dir.join("kubevirt-external-ca/ca-bundle");
+    std::fs::copy(other.join("kubevirt-ca/tls.crt"), &inbox).unwrap();
+    let (code, _, err) = run(&["certs", "rotate", "--dir", s(&dir), "--now", &at(1)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read(&inbox), "", "the inbox is emptied");
+    let bundle = dir.join("kubevirt-ca/ca-bundle");
+    assert_eq!(pem_count(&read(&bundle)), 2);
+    assert_eq!(
+        pem_count(&read(&dir.join("kubevirt-export-ca/ca-bundle"))),
+        1
+    );
+    // The other cluster's virt-handler is now trusted.
+    let (code, out, _) = run(&[
+        "certs",
+        "verify",
+        "--ca-bundle",
+        s(&bundle),
+        "--cert",
+        s(&other.join("kubevirt-virt-handler-certs/tls.crt")),
+        "--now",
+        &at(2),
+    ]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -209,7 +209,12 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     if timing {
         eprintln!("timing: audit: policy {:?}", t0.elapsed());
     }
-    let ctx = Context::new(&kept, &policy, &defaults, version, &nodes, &skipped);
+    let mut ctx = Context::new(&kept, &policy, &defaults, version, &nodes, &skipped);
+    ctx.now = Some(match &a.now {
+        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("--now {t:?}: not an RFC 3339 time"))?,
+        None => time::OffsetDateTime::now_utc(),
+    });
     if timing {
         eprintln!("timing: audit: context {:?}", t0.elapsed());
     }

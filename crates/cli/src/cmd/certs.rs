@@ -214,6 +214,9 @@ Exit status: 0 accepted, 1 rejected (the reason KubeVirt gives is printed), 2 us
 
 /// Runs `virtguard certs`.
 pub fn run(g: &Global, a: &CertsArgs) -> Result<u8> {
+    if !g.filename.is_empty() && !matches!(a.command, CertsCommand::Inspect(_)) {
+        bail!("-f is only read by `certs inspect`");
+    }
     match &a.command {
         CertsCommand::Init(a) => init(g, a),
         CertsCommand::Rotate(a) => rotate(g, a),
@@ -445,60 +448,17 @@ fn is_structured(output: Option<Output>) -> bool {
 
 /// Standard base64 with padding (Kubernetes Secret `data`).
 fn b64_encode(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b0 = chunk.first().copied().unwrap_or(0);
-        let b1 = chunk.get(1).copied().unwrap_or(0);
-        let b2 = chunk.get(2).copied().unwrap_or(0);
-        let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// Decodes standard base64 (whitespace ignored, padding optional).
+/// Decodes standard base64 as Kubernetes writes it (whitespace and line breaks ignored).
 fn b64_decode(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut acc, mut bits, mut symbols, mut padding) = (0u32, 0u32, 0usize, 0usize);
-    for c in text.bytes() {
-        if c.is_ascii_whitespace() {
-            continue;
-        }
-        if c == b'=' {
-            padding += 1;
-            continue;
-        }
-        if padding > 0 {
-            return Err("data after base64 padding".into());
-        }
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return Err(format!("invalid base64 character {:?}", char::from(c))),
-        };
-        symbols += 1;
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if symbols % 4 == 1 || padding > 2 || (padding > 0 && (symbols + padding) % 4 != 0) {
-        return Err("truncated base64".into());
-    }
-    Ok(out)
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|e| format!("invalid base64: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------------

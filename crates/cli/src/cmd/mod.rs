@@ -10,6 +10,7 @@ pub mod list;
 pub mod matrix;
 pub mod node_check;
 pub mod roles;
+pub mod serve;
 pub mod who_can;
 
 use anyhow::{bail, Result};

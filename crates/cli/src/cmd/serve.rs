@@ -1,0 +1,76 @@
+//! `virtguard serve`: the HTTPS server (health, readiness, metrics; the webhooks mount here
+//! next) with KubeVirt's mTLS peer identity rule and certificates reloaded without restart.
+//! Stops gracefully on SIGTERM or Ctrl-C, draining requests in flight.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use virtguard_server::{MinTls, Server, ServerConfig};
+
+use crate::args::{Global, ServeArgs};
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: draining connections");
+}
+
+pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
+    let level = if g.quiet { "warn" } else { "info" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIRTGUARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let listen = a
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {:?}: not HOST:PORT", a.listen))?;
+    let mut cfg = ServerConfig::new(listen, &a.tls_dir);
+    cfg.client_ca = a.client_ca.as_ref().map(Into::into);
+    cfg.client_cn_types = a.client_cn_types.clone();
+    if let Some(v) = &a.min_tls_version {
+        cfg.min_tls = MinTls::parse(v).with_context(|| {
+            format!("--min-tls-version {v:?}: use 1.2 or 1.3 (or VersionTLS12, VersionTLS13)")
+        })?;
+    }
+    if !a.cipher_suites.is_empty() {
+        cfg.cipher_suites = Some(a.cipher_suites.clone());
+    }
+    cfg.reload_interval = Duration::from_secs(a.reload_interval.max(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(cfg).await.context("cannot start the server")?;
+        let addr = server.local_addr();
+        tracing::info!("virtguard serving on https://{addr}");
+        if a.print_address {
+            println!("{addr}");
+        }
+        server
+            .run(axum::Router::new(), shutdown_signal())
+            .await
+            .context("server failed")
+    })?;
+    Ok(0)
+}
