@@ -983,7 +983,7 @@ fn matrix_formats() {
     let (csv, _) = stdout(&["matrix", "-n", "vm-prod", "--format", "csv", "-f", EX]);
     assert!(csv.starts_with("kind,name,namespace,\"vm\""));
     let (html, _) = stdout(&["matrix", "-n", "vm-prod", "--format", "html", "-f", EX]);
-    assert!(html.contains("<table>") && html.contains("vm-admins"));
+    assert!(html.contains("<table class=\"vg-matrix\">") && html.contains("vm-admins"));
     let (one, _) = stdout(&[
         "-o", "json", "matrix", "--as", "alice", "-n", "vm-dev", "-f", EX,
     ]);

@@ -3,9 +3,12 @@
 
 use anyhow::{bail, Result};
 use serde_json::json;
+use std::collections::HashSet;
 use virtguard_catalog::{newest_kubevirt, resolve_version, Component, Selection, CDI_VERSIONS};
-use virtguard_rbac::{diff_roles, diff_subjects, Change, Policy};
-use virtguard_snapshot::Snapshot;
+
+use virtguard_rbac::{
+    diff_roles, diff_subjects, Binding, BindingKind, Change, Policy, Role, RoleKind,
+};
 
 use crate::args::{DiffArgs, Global, Output};
 use crate::input::{catalog_snapshot, install, load_snapshot, policy_of, Install};
@@ -46,11 +49,80 @@ fn base() -> Vec<Selection> {
     ]
 }
 
-/// The policy of one side: the snapshot (if any) with KubeVirt's roles for that side put over
-/// the snapshot's own (virt-operator rewrites them), and the other defaults under it.
+/// A snapshot's RBAC, converted once and shared by both sides.
+struct Base {
+    roles: Vec<Role>,
+    bindings: Vec<Binding>,
+}
+
+/// `over` put over `under`: objects of `under` with the same kind, namespace and name as one of
+/// `over` are replaced (`replace`) or kept in preference to `over`'s (`!replace`).
+fn merge(under: &Base, over: (Vec<Role>, Vec<Binding>), replace: bool) -> Base {
+    let (over_roles, over_bindings) = over;
+    let role_keys: HashSet<(RoleKind, &str, &str)> = over_roles
+        .iter()
+        .map(|r| (r.kind, r.namespace.as_str(), r.name.as_str()))
+        .collect();
+    let binding_keys: HashSet<(BindingKind, &str, &str)> = over_bindings
+        .iter()
+        .map(|b| (b.kind, b.namespace.as_str(), b.name.as_str()))
+        .collect();
+    let under_role_keys: HashSet<(RoleKind, &str, &str)> = under
+        .roles
+        .iter()
+        .map(|r| (r.kind, r.namespace.as_str(), r.name.as_str()))
+        .collect();
+    let under_binding_keys: HashSet<(BindingKind, &str, &str)> = under
+        .bindings
+        .iter()
+        .map(|b| (b.kind, b.namespace.as_str(), b.name.as_str()))
+        .collect();
+    let mut roles: Vec<Role> = under
+        .roles
+        .iter()
+        .filter(|r| {
+            !replace || !role_keys.contains(&(r.kind, r.namespace.as_str(), r.name.as_str()))
+        })
+        .cloned()
+        .collect();
+    roles.extend(
+        over_roles
+            .iter()
+            .filter(|r| {
+                replace
+                    || !under_role_keys.contains(&(r.kind, r.namespace.as_str(), r.name.as_str()))
+            })
+            .cloned(),
+    );
+    let mut bindings: Vec<Binding> = under
+        .bindings
+        .iter()
+        .filter(|b| {
+            !replace || !binding_keys.contains(&(b.kind, b.namespace.as_str(), b.name.as_str()))
+        })
+        .cloned()
+        .collect();
+    bindings.extend(
+        over_bindings
+            .iter()
+            .filter(|b| {
+                replace
+                    || !under_binding_keys.contains(&(
+                        b.kind,
+                        b.namespace.as_str(),
+                        b.name.as_str(),
+                    ))
+            })
+            .cloned(),
+    );
+    Base { roles, bindings }
+}
+
+/// The policy of one side: the snapshot's RBAC (if any) with KubeVirt's roles for that side put
+/// over the snapshot's own (virt-operator rewrites them), and the other defaults under it.
 fn side_policy(
     g: &Global,
-    snapshot: Option<&Snapshot>,
+    snapshot: Option<&Base>,
     inst: &Install,
     side: Side,
     default_version: &'static str,
@@ -69,13 +141,20 @@ fn side_policy(
         manual,
         &mut notes,
     )?;
-    let mut s = snapshot.cloned().unwrap_or_default();
-    s.overlay(kubevirt);
+    let empty = Base {
+        roles: Vec::new(),
+        bindings: Vec::new(),
+    };
+    let mut s = merge(
+        snapshot.unwrap_or(&empty),
+        (kubevirt.roles(), kubevirt.bindings()),
+        true,
+    );
     if snapshot.is_none() || g.defaults != "none" {
         let others = catalog_snapshot(&base(), inst, None, &mut notes)?;
-        s.add_defaults(others);
+        s = merge(&s, (others.roles(), others.bindings()), false);
     }
-    Ok(Policy::new(s.roles(), s.bindings()))
+    Ok(Policy::new(s.roles, s.bindings))
 }
 
 fn describe(side: &Side) -> String {
@@ -122,16 +201,25 @@ pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
                 Some((v, _)) => resolve_version(Component::KubeVirt, v).unwrap_or_else(|_| newest_kubevirt()),
                 None => newest_kubevirt(),
             };
+            // The snapshot's RBAC is converted once; its objects are freed off the critical path.
+            let base = snapshot.map(|s| {
+                let b = Base {
+                    roles: s.roles(),
+                    bindings: s.bindings(),
+                };
+                std::thread::spawn(move || drop(s));
+                b
+            });
             // The two sides are independent: build them on both cores.
             let (pa, pb) = rayon::join(
-                || side_policy(g, snapshot.as_ref(), &inst, from, default_version),
-                || side_policy(g, snapshot.as_ref(), &inst, to, default_version),
+                || side_policy(g, base.as_ref(), &inst, from, default_version),
+                || side_policy(g, base.as_ref(), &inst, to, default_version),
             );
             let (pa, pb) = (pa?, pb?);
             if timing {
                 eprintln!("timing: diff: load + policies {:?}", t0.elapsed());
             }
-            let changes = if snapshot.is_some() {
+            let changes = if base.is_some() {
                 diff_subjects(&pa, &pb)
             } else {
                 diff_roles(&pa, &pb, |n| {
@@ -144,7 +232,7 @@ pub fn run(g: &Global, a: &DiffArgs) -> Result<u8> {
                 eprintln!("timing: diff: total {:?}", t0.elapsed());
             }
             // Process-lifetime data: freeing it object by object at exit would only cost time.
-            std::mem::forget((pa, pb, snapshot));
+            std::mem::forget((pa, pb, base));
             (describe(&from), describe(&to), changes)
         }
         _ => bail!("give --from and --to (kubevirt@VERSION or strategy=…), or --from-snapshot and --to-snapshot"),
