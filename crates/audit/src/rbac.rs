@@ -488,13 +488,16 @@ fn exec(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             Severity::Medium
         };
         let mut f = h.finding("VG103", &what(&probes, &h), sev);
+        let shown: Vec<&str> = affected.iter().take(5).map(|s| s.as_str()).collect();
+        let more = affected.len().saturating_sub(shown.len());
         f.message.push_str(&format!(
-            " (virt pods run in {})",
-            affected
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            " (virt pods run in {}{})",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more namespaces")
+            } else {
+                String::new()
+            }
         ));
         f.remediation = format!(
             "Remove pods/exec, pods/attach and pods/portforward from {} {} or bind it only to approved administrators.",

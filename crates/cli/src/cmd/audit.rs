@@ -157,6 +157,22 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     }
     let timing = std::env::var_os("VIRTGUARD_TIMING").is_some();
     let t0 = std::time::Instant::now();
+    // A spinner on a terminal while the snapshot loads (shown after a moment, cleared after).
+    let spinner = (!g.quiet && std::io::stderr().is_terminal()).then(|| {
+        // Cleared however the audit ends (an input error drops it early).
+        let pb = indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr_with_hz(8),
+        )
+        .with_finish(indicatif::ProgressFinish::AndClear);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        pb.set_message(format!("loading {}", g.filename.join(", ")));
+        pb.enable_steady_tick(std::time::Duration::from_millis(125));
+        pb
+    });
     let mut snapshot = if g.filename.is_empty() {
         Snapshot::default()
     } else {
@@ -219,6 +235,9 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         eprintln!("timing: audit: context {:?}", t0.elapsed());
     }
     let findings = run(&ctx, &sel);
+    if let Some(pb) = spinner {
+        pb.finish_and_clear();
+    }
     if timing {
         eprintln!("timing: audit: checks {:?}", t0.elapsed());
     }
