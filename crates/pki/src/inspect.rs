@@ -8,9 +8,8 @@ use x509_parser::extensions::GeneralName;
 
 use crate::cert::Certificate;
 use crate::components::{ExtKeyUsage, KeyUsage};
-use crate::der;
 use crate::error::PkiError;
-use crate::key::{KeyAlgorithm, KeySummary, PrivateKey};
+use crate::key::{bit_len, strip_leading_zeros, KeyAlgorithm, KeySummary, PrivateKey};
 
 /// What a certificate says, for display or JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,8 +70,8 @@ pub(crate) fn public_key_of(x509: &X509Certificate<'_>) -> (KeyAlgorithm, Vec<u8
         .map(|p| p.data);
     let (rsa_bits, material) = match spki.parsed() {
         Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
-            let modulus = der::strip_leading_zeros(rsa.modulus);
-            (der::bit_len(modulus), modulus.to_vec())
+            let modulus = strip_leading_zeros(rsa.modulus);
+            (bit_len(modulus), modulus.to_vec())
         }
         _ => (0, spki.subject_public_key.data.to_vec()),
     };

@@ -3,10 +3,14 @@
 
 use std::fmt;
 
+use pkcs1::RsaPrivateKeyRef;
+use pkcs8::der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
+use pkcs8::der::{Encode, Tag, Tagged};
+use pkcs8::{AlgorithmIdentifierRef, PrivateKeyInfoRef};
 use rustls_pki_types::PrivatePkcs8KeyDer;
+use sec1::EcPrivateKey;
 use serde::Serialize;
 
-use crate::der::{self, Reader};
 use crate::error::PkiError;
 use crate::pem::pem_blocks;
 
@@ -180,16 +184,15 @@ impl PrivateKey {
 
     /// Reads a PKCS#8 `PrivateKeyInfo`.
     pub fn from_pkcs8_der(der_bytes: &[u8]) -> Result<Self, PkiError> {
-        let bad = PkiError::BadKey;
-        let mut seq = der::sequence(der_bytes).map_err(bad)?;
-        seq.expect(der::TAG_INTEGER).map_err(bad)?;
-        let mut alg_id = Reader::new(seq.expect(der::TAG_SEQUENCE).map_err(bad)?);
-        let alg = alg_id.expect(der::TAG_OID).map_err(bad)?;
-        let param_oid = alg_id.optional(der::TAG_OID).map_err(bad)?;
-        let inner = seq.expect(der::TAG_OCTET_STRING).map_err(bad)?;
+        let info =
+            PrivateKeyInfoRef::try_from(der_bytes).map_err(|e| PkiError::BadKey(e.to_string()))?;
+        let alg = info.algorithm.oid.as_bytes();
+        let param_oid = parameter_oid(&info.algorithm)?;
+        let param_oid = param_oid.as_ref().map(ObjectIdentifier::as_bytes);
+        let inner = info.private_key.as_bytes();
         if alg == OID_EC_PUBLIC_KEY {
-            let sec1 = parse_sec1(inner).map_err(bad)?;
-            let curve = param_oid.or(sec1.curve.as_deref());
+            let sec1 = parse_sec1(inner)?;
+            let curve = param_oid.or(sec1.curve.as_ref().map(ObjectIdentifier::as_bytes));
             Ok(PrivateKey {
                 format: KeyFormat::Pkcs8,
                 algorithm: KeyAlgorithm::from_oids(alg, curve, 0),
@@ -197,11 +200,11 @@ impl PrivateKey {
                 pkcs8: Some(der_bytes.to_vec()),
             })
         } else if alg == OID_RSA {
-            let modulus = parse_pkcs1_modulus(inner).map_err(bad)?;
+            let modulus = parse_pkcs1_modulus(inner)?;
             Ok(PrivateKey {
                 format: KeyFormat::Pkcs8,
                 algorithm: KeyAlgorithm::Rsa {
-                    bits: der::bit_len(&modulus),
+                    bits: bit_len(&modulus),
                 },
                 public: Some(modulus),
                 pkcs8: None,
@@ -218,32 +221,23 @@ impl PrivateKey {
 
     /// Reads a SEC1 `ECPrivateKey`.
     pub fn from_sec1_der(der_bytes: &[u8]) -> Result<Self, PkiError> {
-        let sec1 = parse_sec1(der_bytes).map_err(PkiError::BadKey)?;
+        let sec1 = parse_sec1(der_bytes)?;
         let curve = sec1
             .curve
-            .clone()
             .ok_or_else(|| PkiError::BadKey("EC PRIVATE KEY without curve parameters".into()))?;
         // PKCS#8 wrapping: { version 0, { ecPublicKey, curve }, OCTET STRING sec1 }.
-        let alg_id = der::encode(
-            der::TAG_SEQUENCE,
-            &[
-                der::encode(der::TAG_OID, OID_EC_PUBLIC_KEY),
-                der::encode(der::TAG_OID, &curve),
-            ]
-            .concat(),
-        );
-        let pkcs8 = der::encode(
-            der::TAG_SEQUENCE,
-            &[
-                der::encode(der::TAG_INTEGER, &[0]),
-                alg_id,
-                der::encode(der::TAG_OCTET_STRING, der_bytes),
-            ]
-            .concat(),
-        );
+        let algorithm = AlgorithmIdentifierRef {
+            oid: sec1::ALGORITHM_OID,
+            parameters: Some(AnyRef::from(&curve)),
+        };
+        let wrap = |e| bad_key("wrapping SEC1 key in PKCS#8", e);
+        let private_key = OctetStringRef::new(der_bytes).map_err(wrap)?;
+        let pkcs8 = PrivateKeyInfoRef::new(algorithm, private_key)
+            .to_der()
+            .map_err(wrap)?;
         Ok(PrivateKey {
             format: KeyFormat::Sec1,
-            algorithm: KeyAlgorithm::from_oids(OID_EC_PUBLIC_KEY, Some(&curve), 0),
+            algorithm: KeyAlgorithm::from_oids(OID_EC_PUBLIC_KEY, Some(curve.as_bytes()), 0),
             public: sec1.public,
             pkcs8: Some(pkcs8),
         })
@@ -251,11 +245,11 @@ impl PrivateKey {
 
     /// Reads a PKCS#1 `RSAPrivateKey`.
     pub fn from_pkcs1_der(der_bytes: &[u8]) -> Result<Self, PkiError> {
-        let modulus = parse_pkcs1_modulus(der_bytes).map_err(PkiError::BadKey)?;
+        let modulus = parse_pkcs1_modulus(der_bytes)?;
         Ok(PrivateKey {
             format: KeyFormat::Pkcs1,
             algorithm: KeyAlgorithm::Rsa {
-                bits: der::bit_len(&modulus),
+                bits: bit_len(&modulus),
             },
             public: Some(modulus),
             pkcs8: None,
@@ -303,53 +297,59 @@ impl PrivateKey {
     }
 }
 
+/// A key that could not be read: what was being read, and why.
+fn bad_key(what: &str, error: impl fmt::Display) -> PkiError {
+    PkiError::BadKey(format!("{what}: {error}"))
+}
+
+/// The parameter of an `AlgorithmIdentifier` when it is an OID (the curve of an EC key);
+/// other parameters, such as RSA's NULL, are not an error but yield `None`.
+fn parameter_oid(alg: &AlgorithmIdentifierRef<'_>) -> Result<Option<ObjectIdentifier>, PkiError> {
+    match alg.parameters {
+        Some(p) if p.tag() == Tag::ObjectIdentifier => p
+            .decode_as::<ObjectIdentifier>()
+            .map(Some)
+            .map_err(|e| bad_key("PKCS#8 algorithm parameters", e)),
+        _ => Ok(None),
+    }
+}
+
 /// The parts of a SEC1 `ECPrivateKey` we use.
 struct Sec1 {
-    curve: Option<Vec<u8>>,
+    curve: Option<ObjectIdentifier>,
     public: Option<Vec<u8>>,
 }
 
-fn parse_sec1(input: &[u8]) -> Result<Sec1, String> {
-    let mut seq = der::sequence(input)?;
-    let version = seq.expect(der::TAG_INTEGER)?;
-    if version != [1] {
-        return Err("EC private key version is not 1".into());
+fn parse_sec1(input: &[u8]) -> Result<Sec1, PkiError> {
+    let key = EcPrivateKey::try_from(input).map_err(|e| PkiError::BadKey(e.to_string()))?;
+    if key.private_key.is_empty() {
+        return Err(PkiError::BadKey("empty EC private key".into()));
     }
-    let secret = seq.expect(der::TAG_OCTET_STRING)?;
-    if secret.is_empty() {
-        return Err("empty EC private key".into());
-    }
-    let mut curve = None;
-    let mut public = None;
-    while !seq.is_empty() {
-        let tlv = seq.any()?;
-        match tlv.tag {
-            0xa0 => curve = Some(Reader::new(tlv.value).expect(der::TAG_OID)?.to_vec()),
-            0xa1 => {
-                let bits = Reader::new(tlv.value).expect(der::TAG_BIT_STRING)?;
-                let (&unused, point) = bits.split_first().ok_or("empty EC public key")?;
-                if unused != 0 {
-                    return Err("EC public key has unused bits".into());
-                }
-                public = Some(point.to_vec());
-            }
-            _ => {
-                return Err(format!(
-                    "unexpected element {:#04x} in EC private key",
-                    tlv.tag
-                ))
-            }
-        }
-    }
-    Ok(Sec1 { curve, public })
+    Ok(Sec1 {
+        curve: key.parameters.and_then(|p| p.named_curve()),
+        public: key.public_key.map(<[u8]>::to_vec),
+    })
 }
 
-fn parse_pkcs1_modulus(input: &[u8]) -> Result<Vec<u8>, String> {
-    let mut seq = der::sequence(input)?;
-    seq.expect(der::TAG_INTEGER)?;
-    let modulus = seq.expect(der::TAG_INTEGER)?;
-    seq.expect(der::TAG_INTEGER)?;
-    Ok(der::strip_leading_zeros(modulus).to_vec())
+/// The modulus of a PKCS#1 `RSAPrivateKey`, without leading zeros.
+fn parse_pkcs1_modulus(input: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let key = RsaPrivateKeyRef::try_from(input).map_err(|e| PkiError::BadKey(e.to_string()))?;
+    Ok(strip_leading_zeros(key.modulus.as_bytes()).to_vec())
+}
+
+/// An unsigned big-endian integer without its leading zero bytes.
+pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// Size in bits of an unsigned big-endian integer.
+pub(crate) fn bit_len(bytes: &[u8]) -> usize {
+    let bytes = strip_leading_zeros(bytes);
+    match bytes.first() {
+        Some(&b) => (bytes.len() - 1) * 8 + (8 - b.leading_zeros() as usize),
+        None => 0,
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +361,69 @@ mod tests {
         assert_eq!(oid_to_string(OID_P256), "1.2.840.10045.3.1.7");
         assert_eq!(oid_to_string(OID_P384), "1.3.132.0.34");
         assert_eq!(oid_to_string(OID_RSA), "1.2.840.113549.1.1.1");
+    }
+
+    #[test]
+    fn ec_public_key_oid_matches_sec1() {
+        assert_eq!(sec1::ALGORITHM_OID.as_bytes(), OID_EC_PUBLIC_KEY);
+    }
+
+    #[test]
+    fn bit_lengths() {
+        assert_eq!(bit_len(&[0x00, 0x80, 0x00]), 16);
+        assert_eq!(bit_len(&[0x01]), 1);
+        assert_eq!(bit_len(&[]), 0);
+    }
+
+    fn fixture_der(pem_text: &str) -> Vec<u8> {
+        pem_blocks(pem_text).unwrap().remove(0).der
+    }
+
+    #[test]
+    fn sec1_key_is_wrapped_in_pkcs8() {
+        let sec1 = fixture_der(include_str!("../tests/data/ec-sec1.key"));
+        let key = PrivateKey::from_sec1_der(&sec1).unwrap();
+        // { version 0, { ecPublicKey, P-256 }, OCTET STRING sec1 }: a 121-byte key, so the
+        // OCTET STRING has a short length and the SEQUENCE a long one.
+        assert_eq!(sec1.len(), 121);
+        let alg_id = [
+            &[0x30, 0x13, 0x06, 0x07][..],
+            OID_EC_PUBLIC_KEY,
+            &[0x06, 0x08],
+            OID_P256,
+        ]
+        .concat();
+        let body = [&[0x02, 0x01, 0x00][..], &alg_id, &[0x04, 121], &sec1].concat();
+        let expected = [&[0x30, 0x81, body.len() as u8][..], &body].concat();
+        assert_eq!(key.pkcs8.as_deref(), Some(expected.as_slice()));
+        let again = PrivateKey::from_pkcs8_der(&expected).unwrap();
+        assert_eq!(again.summary().algorithm, KeyAlgorithm::EcdsaP256);
+        assert_eq!(again.public_material(), key.public_material());
+    }
+
+    #[test]
+    fn truncated_keys_are_errors() {
+        let sec1 = fixture_der(include_str!("../tests/data/ec-sec1.key"));
+        let rsa = fixture_der(include_str!("../tests/data/rsa.key"));
+        let pkcs1 = fixture_der(include_str!("../tests/data/rsa-pkcs1.key"));
+        for cut in 0..sec1.len() {
+            assert!(matches!(
+                PrivateKey::from_sec1_der(&sec1[..cut]),
+                Err(PkiError::BadKey(_))
+            ));
+        }
+        for cut in (0..rsa.len()).step_by(7) {
+            assert!(matches!(
+                PrivateKey::from_pkcs8_der(&rsa[..cut]),
+                Err(PkiError::BadKey(_))
+            ));
+        }
+        for cut in (0..pkcs1.len()).step_by(7) {
+            assert!(matches!(
+                PrivateKey::from_pkcs1_der(&pkcs1[..cut]),
+                Err(PkiError::BadKey(_))
+            ));
+        }
     }
 
     #[test]

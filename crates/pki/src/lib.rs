@@ -18,7 +18,6 @@ pub mod bundle;
 pub mod cert;
 pub mod components;
 pub mod deadline;
-mod der;
 pub mod duration;
 pub mod error;
 pub mod inspect;

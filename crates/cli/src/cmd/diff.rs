@@ -6,9 +6,7 @@ use serde_json::json;
 use std::collections::HashSet;
 use virtguard_catalog::{newest_kubevirt, resolve_version, Component, Selection, CDI_VERSIONS};
 
-use virtguard_rbac::{
-    diff_roles, diff_subjects, Binding, BindingKind, Change, Policy, Role, RoleKind,
-};
+use virtguard_rbac::{diff_roles, diff_subjects, Binding, Change, Policy, Role};
 
 use crate::args::{DiffArgs, Global, Output};
 use crate::input::{catalog_snapshot, install, load_snapshot, policy_of, Install};
@@ -55,67 +53,35 @@ struct Base {
     bindings: Vec<Binding>,
 }
 
-/// `over` put over `under`: objects of `under` with the same kind, namespace and name as one of
-/// `over` are replaced (`replace`) or kept in preference to `over`'s (`!replace`).
+/// `over` put over `under` by identity `key`: items of `under` with the key of one of `over` are
+/// replaced (`replace`), or kept in preference to `over`'s (`!replace`).
+fn merge_by<T: Clone, K: Eq + std::hash::Hash>(
+    under: &[T],
+    over: &[T],
+    key: impl Fn(&T) -> K,
+    replace: bool,
+) -> Vec<T> {
+    let over_keys: HashSet<K> = over.iter().map(&key).collect();
+    let under_keys: HashSet<K> = under.iter().map(&key).collect();
+    under
+        .iter()
+        .filter(|x| !replace || !over_keys.contains(&key(x)))
+        .chain(
+            over.iter()
+                .filter(|x| replace || !under_keys.contains(&key(x))),
+        )
+        .cloned()
+        .collect()
+}
+
+/// `over`'s roles and bindings put over `under`'s (see [`merge_by`]).
 fn merge(under: &Base, over: (Vec<Role>, Vec<Binding>), replace: bool) -> Base {
-    let (over_roles, over_bindings) = over;
-    let role_keys: HashSet<(RoleKind, &str, &str)> = over_roles
-        .iter()
-        .map(|r| (r.kind, r.namespace.as_str(), r.name.as_str()))
-        .collect();
-    let binding_keys: HashSet<(BindingKind, &str, &str)> = over_bindings
-        .iter()
-        .map(|b| (b.kind, b.namespace.as_str(), b.name.as_str()))
-        .collect();
-    let under_role_keys: HashSet<(RoleKind, &str, &str)> = under
-        .roles
-        .iter()
-        .map(|r| (r.kind, r.namespace.as_str(), r.name.as_str()))
-        .collect();
-    let under_binding_keys: HashSet<(BindingKind, &str, &str)> = under
-        .bindings
-        .iter()
-        .map(|b| (b.kind, b.namespace.as_str(), b.name.as_str()))
-        .collect();
-    let mut roles: Vec<Role> = under
-        .roles
-        .iter()
-        .filter(|r| {
-            !replace || !role_keys.contains(&(r.kind, r.namespace.as_str(), r.name.as_str()))
-        })
-        .cloned()
-        .collect();
-    roles.extend(
-        over_roles
-            .iter()
-            .filter(|r| {
-                replace
-                    || !under_role_keys.contains(&(r.kind, r.namespace.as_str(), r.name.as_str()))
-            })
-            .cloned(),
-    );
-    let mut bindings: Vec<Binding> = under
-        .bindings
-        .iter()
-        .filter(|b| {
-            !replace || !binding_keys.contains(&(b.kind, b.namespace.as_str(), b.name.as_str()))
-        })
-        .cloned()
-        .collect();
-    bindings.extend(
-        over_bindings
-            .iter()
-            .filter(|b| {
-                replace
-                    || !under_binding_keys.contains(&(
-                        b.kind,
-                        b.namespace.as_str(),
-                        b.name.as_str(),
-                    ))
-            })
-            .cloned(),
-    );
-    Base { roles, bindings }
+    let role_key = |r: &Role| (r.kind, r.namespace.clone(), r.name.clone());
+    let binding_key = |b: &Binding| (b.kind, b.namespace.clone(), b.name.clone());
+    Base {
+        roles: merge_by(&under.roles, &over.0, role_key, replace),
+        bindings: merge_by(&under.bindings, &over.1, binding_key, replace),
+    }
 }
 
 /// The policy of one side: the snapshot's RBAC (if any) with KubeVirt's roles for that side put
