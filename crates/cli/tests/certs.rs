@@ -302,8 +302,8 @@ fn inspect_fresh_dir_is_clean() {
         .iter()
         .find(|x| x["secret"] == "kubevirt-virt-api-certs")
         .unwrap();
-    assert_eq!(api["certificate"]["dns_names"].as_array().unwrap().len(), 4);
-    assert_eq!(api["certificate"]["ext_key_usages"][0], "server_auth");
+    assert_eq!(api["certificate"]["dnsNames"].as_array().unwrap().len(), 4);
+    assert_eq!(api["certificate"]["extKeyUsages"][0], "server_auth");
     assert_eq!(api["bundle"]["verifies"], true);
     // 0.8 × 24h after issue.
     let next = api["nextRotation"]["at"].as_str().unwrap();

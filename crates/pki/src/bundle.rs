@@ -48,6 +48,7 @@ impl MergedBundle {
 
 /// Serialisable outline of a [`MergedBundle`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BundleReport {
     /// SHA-256 fingerprints of the bundle's certificates, in order.
     pub fingerprints: Vec<String>,

@@ -381,6 +381,7 @@ impl SecretTemplate {
 
 /// A managed certificate's expected contents in one namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ComponentCert {
     /// The secret's name.
     pub secret_name: String,

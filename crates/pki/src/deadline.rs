@@ -24,6 +24,7 @@ pub enum DeadlineRule {
 
 /// A rotation deadline and the rule that set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RotationDeadline {
     /// The instant at which the secret must be regenerated.
     #[serde(with = "time::serde::rfc3339")]
@@ -106,6 +107,7 @@ pub struct ExistingSecret<'a> {
 
 /// Why a secret must be (re)generated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all_fields = "camelCase")]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum RegenerateReason {
     /// The secret does not exist.
@@ -131,6 +133,7 @@ pub enum RegenerateReason {
 
 /// The operator's decision for one secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all_fields = "camelCase")]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum SecretDecision {
     /// Keep it until the deadline.

@@ -13,6 +13,7 @@ use crate::key::{bit_len, strip_leading_zeros, KeyAlgorithm, KeySummary, Private
 
 /// What a certificate says, for display or JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CertSummary {
     /// Subject distinguished name, as text.
     pub subject: String,
@@ -181,6 +182,7 @@ fn ip_text(bytes: &[u8]) -> String {
 
 /// A certificate with, optionally, its private key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Inspection {
     /// The certificate.
     pub certificate: CertSummary,

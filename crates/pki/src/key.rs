@@ -23,6 +23,7 @@ pub(crate) const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
 
 /// A public-key algorithm, with the curve or size that matters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all_fields = "camelCase")]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum KeyAlgorithm {
     /// ECDSA on NIST P-256 (what KubeVirt uses).
@@ -130,6 +131,7 @@ pub enum KeyFormat {
 
 /// What a private key is, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KeySummary {
     /// The encoding.
     pub format: KeyFormat,

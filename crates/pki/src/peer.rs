@@ -23,6 +23,7 @@ pub enum PeerRole {
 
 /// How to check a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PeerPolicy {
     /// What the peer is.
     pub peer_role: PeerRole,
@@ -149,6 +150,7 @@ pub enum PeerError {
 
 /// An accepted peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PeerIdentity {
     /// The peer's CN ("" if it has none).
     pub common_name: String,

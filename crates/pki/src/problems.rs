@@ -55,6 +55,7 @@ pub enum KeyHolder {
 
 /// One problem with a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all_fields = "camelCase")]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum Problem {
     /// The secret name is not one virt-operator manages; identity checks were skipped.

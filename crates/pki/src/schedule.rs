@@ -64,6 +64,7 @@ pub fn default_renew_before(d: Duration) -> Duration {
 
 /// The effective lifetimes virt-operator uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Schedule {
     /// CA lifetime (also the export and backup CAs').
     #[serde(with = "go_duration")]
@@ -175,6 +176,7 @@ pub enum CauseType {
 
 /// One reason the webhook rejects the settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ValidationCause {
     /// Cause type.
     #[serde(rename = "type")]

@@ -49,6 +49,7 @@ fn list(usages: &[ExtKeyUsage]) -> String {
 
 /// Why a certificate does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
+#[serde(rename_all_fields = "camelCase")]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChainError {
     /// Past its NotAfter.

@@ -137,34 +137,34 @@ fn inspection_summary_json() {
     let i = inspect_pem(&issued.cert_pem, Some(&issued.key_pem)).unwrap();
     let v = serde_json::to_value(&i).unwrap();
     assert_eq!(
-        v["certificate"]["common_name"],
+        v["certificate"]["commonName"],
         "kubevirt.io:system:node:virt-handler"
     );
     assert_eq!(
-        v["certificate"]["issuer_common_name"],
+        v["certificate"]["issuerCommonName"],
         ca_cert.certificate.common_name().unwrap()
     );
     assert_eq!(
-        v["certificate"]["ext_key_usages"],
+        v["certificate"]["extKeyUsages"],
         serde_json::json!(["server_auth"])
     );
     assert_eq!(
-        v["certificate"]["key_usages"],
+        v["certificate"]["keyUsages"],
         serde_json::json!(["digital_signature", "key_encipherment"])
     );
-    assert_eq!(v["certificate"]["not_before"], "2024-05-01T00:00:00Z");
-    assert_eq!(v["certificate"]["not_after"], "2024-05-02T00:00:00Z");
+    assert_eq!(v["certificate"]["notBefore"], "2024-05-01T00:00:00Z");
+    assert_eq!(v["certificate"]["notAfter"], "2024-05-02T00:00:00Z");
     assert_eq!(
-        v["certificate"]["key_algorithm"],
+        v["certificate"]["keyAlgorithm"],
         serde_json::json!({"type": "ecdsa_p256"})
     );
-    assert_eq!(v["certificate"]["is_ca"], false);
+    assert_eq!(v["certificate"]["isCa"], false);
     assert_eq!(
         v["key"],
         serde_json::json!({"format": "pkcs8", "algorithm": {"type": "ecdsa_p256"}})
     );
-    assert_eq!(v["key_matches_certificate"], true);
-    let fp = v["certificate"]["sha256_fingerprint"].as_str().unwrap();
+    assert_eq!(v["keyMatchesCertificate"], true);
+    let fp = v["certificate"]["sha256Fingerprint"].as_str().unwrap();
     assert_eq!(fp.len(), 64);
     assert_eq!(fp, issued.certificate.summary().sha256_fingerprint);
     assert!(!fp.contains(':'));

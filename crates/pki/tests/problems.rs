@@ -311,7 +311,7 @@ fn problems_serialize_to_json() {
     let v = serde_json::to_value(Problem::Expired { not_after: T0 }).unwrap();
     assert_eq!(
         v,
-        serde_json::json!({"problem": "expired", "not_after": "2024-05-01T00:00:00Z"})
+        serde_json::json!({"problem": "expired", "notAfter": "2024-05-01T00:00:00Z"})
     );
     let v = serde_json::to_value(Problem::WrongKeyType {
         holder: KeyHolder::Key,

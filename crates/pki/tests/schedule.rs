@@ -31,8 +31,8 @@ fn defaults_when_unset() {
     );
     assert_eq!(
         serde_json::to_value(s).unwrap(),
-        serde_json::json!({"ca_duration": "168h0m0s", "ca_renew_before": "33h36m0s",
-            "cert_duration": "24h0m0s", "cert_renew_before": "4h48m0s"})
+        serde_json::json!({"caDuration": "168h0m0s", "caRenewBefore": "33h36m0s",
+            "certDuration": "24h0m0s", "certRenewBefore": "4h48m0s"})
     );
 }
 
