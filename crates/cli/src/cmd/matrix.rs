@@ -344,7 +344,10 @@ pub fn default_roles_fragment(policy: &Policy) -> String {
     .iter()
     .filter_map(|n| role_row(policy, n, "default", false))
     .collect();
-    table_html(&rows)
+    format!(
+        "<style>{MATRIX_CSS}table.vg-matrix td,table.vg-matrix th{{white-space:nowrap}}</style>\n<p>What each default role grants when bound by a RoleBinding in a namespace (after aggregation, as this cluster defines the roles).</p>\n{}",
+        table_html(&rows)
+    )
 }
 
 pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
