@@ -415,6 +415,11 @@ fn guest_access(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         Probe {
             verbs: &["get"],
             group: SUB,
+            resource: "virtualmachineinstances/vsock",
+        },
+        Probe {
+            verbs: &["get"],
+            group: SUB,
             resource: "virtualmachines/portforward",
         },
     ];

@@ -60,7 +60,7 @@ pub const CHECKS: &[CheckInfo] = &[
         "Grant migrations only by binding kubevirt.io:migrate to the operators who need it; remove the other grants.",
         [SELF_ASSESSMENT, VMIM_BLOG]),
     check!("VG102", Medium, Rbac, "VM console, VNC or port-forward access granted broadly",
-        "Console, VNC, screenshot, port-forward and USB redirection reach into running guests; granted to broad groups or cluster-wide they expose every tenant's VMs.",
+        "Console, VNC, screenshot, port-forward, USB redirection and vsock reach into running guests; granted to broad groups or cluster-wide they expose every tenant's VMs.",
         "Grant these subresources by RoleBinding in the namespaces that need them, to named users or groups.",
         [AUTHZ, FUNDAMENTALS]),
     check!("VG103", Medium, Rbac, "Exec into virt-* or virt-launcher pods",
