@@ -39,7 +39,7 @@ pub struct Global {
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
 
-    /// No colour in output (virtguard prints none today; accepted for scripts).
+    /// No colour in output (audit colours its table on a terminal; `NO_COLOR` works too).
     #[arg(long, global = true)]
     pub no_color: bool,
 }
