@@ -100,6 +100,7 @@ fn bench(c: &mut Criterion) {
     let (snap, reviews) = data();
     let snapshot = load(&[Input::Path(snap)], &LoadOptions::default()).expect("snapshot");
     let policy: Policy = snapshot.policy();
+    policy.build_index();
     let reqs = requests(&reviews);
     assert!(!reqs.is_empty());
     let allowed = reqs

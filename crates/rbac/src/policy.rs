@@ -136,6 +136,13 @@ impl Policy {
         }
     }
 
+    /// Builds the decision index now rather than on the first query (where it would otherwise
+    /// be built): a server or a benchmark pays for it at start-up, and its memory is laid out
+    /// before what the queries allocate.
+    pub fn build_index(&self) {
+        self.built();
+    }
+
     /// The decision index, built on first use: commands that only compare roles and bindings
     /// (`diff`) never pay for it.
     fn built(&self) -> &Built {
@@ -261,6 +268,7 @@ impl Policy {
     /// decision carries the first grant (in visiting order); on deny the errors of the bindings
     /// that applied but whose role is missing.
     pub fn decide(&self, attrs: &Attributes<'_>) -> Decision {
+        let index = &self.built().index;
         let req = self.compile(attrs);
         let scopes = self.scopes(attrs);
         // The user's keys, looked up once, on the stack for the usual handful of groups.
@@ -281,16 +289,16 @@ impl Policy {
             let mut best: Option<Grant> = None;
             for &(kind, name) in keys() {
                 let key = (*scope, kind, name);
-                if !self.built().index.may_have(&key) {
+                if !index.may_have(&key) {
                     continue;
                 }
-                if let Some(g) = self.built().index.first_grant(key, &req) {
+                if let Some(g) = index.first_grant(key, &req) {
                     if best.is_none_or(|b| g < b) {
                         best = Some(g);
                     }
                 }
-                if self.built().index.may_have_missing(&key) {
-                    if let Some(idx) = self.built().index.subjects.get(&key) {
+                if index.may_have_missing(&key) {
+                    if let Some(idx) = index.subjects.get(&key) {
                         missing.extend(&idx.missing);
                     }
                 }
