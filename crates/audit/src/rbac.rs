@@ -355,6 +355,11 @@ fn migrations(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             resource: "virtualmachineinstancemigrations",
         },
         Probe {
+            verbs: &["update"],
+            group: "subresources.kubevirt.io",
+            resource: "virtualmachines/migrate",
+        },
+        Probe {
             verbs: &["create", "update", "patch"],
             group: "migrations.kubevirt.io",
             resource: "migrationpolicies",

@@ -56,7 +56,7 @@ pub const CHECKS: &[CheckInfo] = &[
         "A suppression past its expiry date no longer hides its finding; its acceptance must be reviewed.",
         "Review the finding and renew the suppression with a new expiry, or fix the finding.", []),
     check!("VG101", Medium, Rbac, "Migrations beyond the intended migrators",
-        "Since v1.5 KubeVirt grants creating VirtualMachineInstanceMigrations only through kubevirt.io:migrate: migrations move VMs between nodes and can exhaust cluster capacity (a DoS). Namespace admins, broad groups or other roles that can create migrations or migration policies undo that hardening.",
+        "Since v1.5 KubeVirt grants creating VirtualMachineInstanceMigrations only through kubevirt.io:migrate: migrations move VMs between nodes and can exhaust cluster capacity (a DoS). Namespace admins, broad groups or other roles that can create migrations (directly or through the virtualmachines/migrate subresource) or migration policies undo that hardening.",
         "Grant migrations only by binding kubevirt.io:migrate to the operators who need it; remove the other grants.",
         [SELF_ASSESSMENT, VMIM_BLOG]),
     check!("VG102", Medium, Rbac, "VM console, VNC or port-forward access granted broadly",
