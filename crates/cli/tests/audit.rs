@@ -507,3 +507,24 @@ fn certificates_in_the_snapshot_are_judged_at_the_audit_instant() {
         .code(2)
         .stderr(predicate::str::contains("--now"));
 }
+
+#[test]
+fn node_facts_that_are_not_node_check_output_are_input_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, "{\"x\": 1}").expect("write");
+    vg().args(["audit", "--node-facts"])
+        .arg(&other)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "other.json: not the output of `virtguard node-check -o json`",
+        ));
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "not json").expect("write");
+    vg().args(["audit", "--node-facts"])
+        .arg(&garbage)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("garbage.json: not JSON"));
+}

@@ -293,3 +293,24 @@ fn a_broken_tls_dir_is_an_input_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tls.crt") || err.contains("tls.key"), "{err}");
 }
+
+#[test]
+fn bad_listen_and_tls_version_flags_are_usage_errors() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |extra: &[&str]| {
+        Command::new(bin())
+            .args(["serve", "--tls-dir"])
+            .arg(tmp.path())
+            .args(extra)
+            .output()
+            .expect("run")
+    };
+    let out = run(&["--listen", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen \"nonsense\": not HOST:PORT"));
+    let out = run(&["--listen", "127.0.0.1:0", "--min-tls-version", "1.0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--min-tls-version \"1.0\": use 1.2 or 1.3")
+    );
+}
