@@ -11,9 +11,9 @@ use virtguard_pki::problems::{problems, CheckContext, Problem, SecretInput};
 use virtguard_pki::schedule::{CertificateRotateStrategy, Schedule};
 use virtguard_pki::{secret_template, CaKind, CertKind};
 
-use crate::context::{oref, Context};
+use crate::context::Context;
 use crate::finding::{Finding, Severity};
-use crate::value::str_at;
+use crate::value::{object_ref, str_at};
 use crate::{finding, Selection};
 
 fn decode(v: &Value, key: &str) -> Result<String, String> {
@@ -95,7 +95,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
                 let mut f = finding("VG801", format!("Secret {ns}/{}: {e}", o.name));
                 f.severity = Severity::High;
                 f.namespace = ns.clone();
-                f.objects.push(oref(o));
+                f.objects.push(object_ref(o));
                 f.evidence = e;
                 out.push(f);
                 continue;
@@ -125,7 +125,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
             let mut f = finding("VG801", format!("Secret {ns}/{}: {p}", o.name));
             f.severity = severity(&p);
             f.namespace = ns.clone();
-            f.objects.push(oref(o));
+            f.objects.push(object_ref(o));
             f.evidence = serde_json::to_string(&p).unwrap_or_default();
             f.remediation = format!(
                 "Delete the secret to have virt-operator issue a new one (kubectl delete secret -n {ns} {}), or fix the rotation settings.",

@@ -10,7 +10,7 @@ use virtguard_snapshot::{Object, Typed};
 
 use crate::finding::{Finding, ObjectRef};
 use crate::nodes::NodeFacts;
-use crate::value::{object_ref, strings_at};
+use crate::value::strings_at;
 use crate::{finding, Selection};
 
 /// An object left out of the snapshot with `--skip-invalid`.
@@ -41,8 +41,6 @@ pub struct Context<'a> {
     pub now: Option<time::OffsetDateTime>,
     /// Per policy binding: one of the defaults, unchanged.
     vendor: Vec<bool>,
-    /// Subjects holding `*` on `*` cluster-wide (cluster admins): (kind, namespace, name).
-    admins: HashSet<(String, String, String)>,
     /// Per policy binding, per subject: the subject is a cluster admin.
     admin_subject: Vec<Vec<bool>>,
     by_kind: HashMap<&'a str, Vec<&'a Object>>,
@@ -58,10 +56,11 @@ impl<'a> Context<'a> {
         nodes: &'a [NodeFacts],
         skipped: &'a [Skipped],
     ) -> Self {
-        let default_bindings: HashMap<(BindingKind, String, String), Binding> = defaults
+        let default_bindings: Vec<Binding> =
+            defaults.iter().filter_map(Object::as_binding).collect();
+        let by_key: HashMap<(BindingKind, &str, &str), &Binding> = default_bindings
             .iter()
-            .filter_map(Object::as_binding)
-            .map(|b| ((b.kind, b.namespace.clone(), b.name.clone()), b))
+            .map(|b| ((b.kind, b.namespace.as_str(), b.name.as_str()), b))
             .collect();
         let vendor: Vec<bool> = policy
             .bindings()
@@ -70,26 +69,27 @@ impl<'a> Context<'a> {
                 b.origin
                     .as_deref()
                     .is_some_and(|o| o.starts_with("catalog:"))
-                    || default_bindings
-                        .get(&(b.kind, b.namespace.clone(), b.name.clone()))
+                    || by_key
+                        .get(&(b.kind, b.namespace.as_str(), b.name.as_str()))
                         .is_some_and(|d| d.role_ref == b.role_ref && d.subjects == b.subjects)
             })
             .collect();
-        let mut admins = HashSet::new();
+        // Cluster admins: subjects of ClusterRoleBindings to a role granting everything,
+        // as (kind, namespace, name) borrowed from the policy.
+        let subject_key = |b: &'a Binding, s: &'a virtguard_rbac::Subject| {
+            let ns = if s.kind == SubjectKind::ServiceAccount && s.namespace.is_empty() {
+                b.namespace.as_str()
+            } else {
+                s.namespace.as_str()
+            };
+            (s.kind, ns, s.name.as_str())
+        };
+        let mut admins: HashSet<(SubjectKind, &str, &str)> = HashSet::new();
         for (bi, b) in policy.bindings().iter().enumerate() {
-            if b.kind != BindingKind::ClusterRoleBinding {
-                continue;
-            }
-            if let Ok(role) = policy.binding_role(bi) {
-                if is_superuser_role(role) {
-                    for s in &b.subjects {
-                        admins.insert((
-                            s.kind.as_str().to_string(),
-                            s.namespace.clone(),
-                            s.name.clone(),
-                        ));
-                    }
-                }
+            if b.kind == BindingKind::ClusterRoleBinding
+                && policy.binding_role(bi).is_ok_and(is_superuser_role)
+            {
+                admins.extend(b.subjects.iter().map(|s| subject_key(b, s)));
             }
         }
         let admin_subject = policy
@@ -98,15 +98,7 @@ impl<'a> Context<'a> {
             .map(|b| {
                 b.subjects
                     .iter()
-                    .map(|s| {
-                        let ns = if s.kind == SubjectKind::ServiceAccount && s.namespace.is_empty()
-                        {
-                            &b.namespace
-                        } else {
-                            &s.namespace
-                        };
-                        admins.contains(&(s.kind.as_str().to_string(), ns.clone(), s.name.clone()))
-                    })
+                    .map(|s| admins.contains(&subject_key(b, s)))
                     .collect()
             })
             .collect();
@@ -123,7 +115,6 @@ impl<'a> Context<'a> {
             skipped,
             now: None,
             vendor,
-            admins,
             admin_subject,
             by_kind,
         }
@@ -147,12 +138,6 @@ impl<'a> Context<'a> {
             .and_then(|v| v.get(si))
             .copied()
             .unwrap_or(false)
-    }
-
-    /// Whether a subject is a cluster admin (bound cluster-wide to a role granting everything).
-    pub fn is_admin(&self, kind: &str, namespace: &str, name: &str) -> bool {
-        self.admins
-            .contains(&(kind.to_string(), namespace.to_string(), name.to_string()))
     }
 
     /// The KubeVirt CR (the first; the loader's caller rejects two).
@@ -244,9 +229,4 @@ pub(crate) fn skipped_findings(ctx: &Context<'_>, _: &Selection, out: &mut Vec<F
         f.evidence = s.message.clone();
         out.push(f);
     }
-}
-
-/// The reference of an object (re-exported for check modules).
-pub(crate) fn oref(o: &Object) -> ObjectRef {
-    object_ref(o)
 }

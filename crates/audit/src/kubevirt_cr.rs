@@ -6,9 +6,9 @@ use virtguard_catalog::{
     feature_gates, gate_enabled, opt_out_gate_enabled, unknown_gates, GateState,
 };
 
-use crate::context::{oref, Context};
+use crate::context::Context;
 use crate::finding::{Finding, Severity};
-use crate::value::{array_at, str_at};
+use crate::value::{array_at, object_ref, str_at};
 use crate::{finding, Selection};
 
 /// KubeVirt's admission message for Manual without the gate.
@@ -97,7 +97,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
     let version = ctx.version.unwrap_or("");
     let (enabled, disabled) = ctx.gates();
     let at = |mut f: Finding, evidence: String| {
-        f.objects.push(oref(cr));
+        f.objects.push(object_ref(cr));
         f.namespace = cr.namespace.clone();
         f.evidence = evidence;
         f

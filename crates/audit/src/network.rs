@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use crate::context::{oref, Context};
+use crate::context::Context;
 use crate::finding::{Finding, ObjectRef};
-use crate::value::{array_at, str_at};
+use crate::value::{array_at, object_ref, str_at};
 use crate::{finding, Selection};
 
 /// The CNI plugins of a NAD's `spec.config` (a single config or a conflist), parsed.
@@ -31,7 +31,7 @@ pub(crate) fn spoof_checked(ctx: &Context<'_>, ns: &str, name: &str) -> Option<(
         .find(|o| o.name == name && network_namespace(o) == ns)
     {
         let v = Context::value(o);
-        return Some((str_at(v, "/spec/spoofChk") != Some("off"), oref(o)));
+        return Some((str_at(v, "/spec/spoofChk") != Some("off"), object_ref(o)));
     }
     let o = ctx
         .of_kind("NetworkAttachmentDefinition")
@@ -49,7 +49,7 @@ pub(crate) fn spoof_checked(ctx: &Context<'_>, ns: &str, name: &str) -> Option<(
         bridge
             .iter()
             .all(|p| p.get("macspoofchk").and_then(Value::as_bool) == Some(true)),
-        oref(o),
+        object_ref(o),
     ))
 }
 
@@ -67,7 +67,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
             Err(e) => {
                 if sel.wants("VG401") {
                     let mut f = finding("VG401", format!("{}: cannot check: {e}", o.describe()));
-                    f.objects.push(oref(o));
+                    f.objects.push(object_ref(o));
                     f.namespace = o.namespace.clone();
                     f.evidence = e;
                     out.push(f);
@@ -81,7 +81,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
             }
             let bridge = p.get("bridge").and_then(Value::as_str).unwrap_or("?");
             let at = |mut f: Finding, evidence: String| {
-                f.objects.push(oref(o));
+                f.objects.push(object_ref(o));
                 f.namespace = o.namespace.clone();
                 f.evidence = evidence;
                 f
@@ -116,7 +116,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
     for o in ctx.of_kind("SriovNetwork") {
         let v = Context::value(o);
         let at = |mut f: Finding, evidence: String| {
-            f.objects.push(oref(o));
+            f.objects.push(object_ref(o));
             f.namespace = network_namespace(o).to_string();
             f.evidence = evidence;
             f
@@ -163,7 +163,10 @@ fn multi_network_policy(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     .is_some_and(|m| m.get("default").and_then(Value::as_bool) != Some(true))
             });
             if secondary && !o.namespace.is_empty() {
-                by_ns.entry(o.namespace.clone()).or_default().push(oref(o));
+                by_ns
+                    .entry(o.namespace.clone())
+                    .or_default()
+                    .push(object_ref(o));
             }
         }
     }

@@ -11,10 +11,10 @@ use virtguard_rbac::{
 };
 use virtguard_snapshot::Object;
 
-use crate::context::{oref, Context};
+use crate::context::Context;
 use crate::finding::Finding;
 use crate::rbac::describe_rule;
-use crate::value::{array_at, bool_at};
+use crate::value::{array_at, bool_at, object_ref};
 use crate::{finding, Selection};
 
 const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
@@ -45,7 +45,7 @@ fn pod_security(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             .of_kind("Namespace")
             .iter()
             .find(|o| o.name == ns)
-            .map(|o| oref(o));
+            .map(|o| object_ref(o));
         let mut f = finding(
             "VG501",
             format!(
@@ -103,7 +103,7 @@ fn scc(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         }
         for p in problems {
             let mut f = finding("VG502", format!("SCC kubevirt-controller: {p}"));
-            f.objects.push(oref(o));
+            f.objects.push(object_ref(o));
             f.evidence = p;
             out.push(f);
         }
@@ -174,7 +174,7 @@ fn drift(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 ),
             );
             f.namespace = actual.namespace.clone();
-            f.objects.push(oref(o));
+            f.objects.push(object_ref(o));
             f.evidence = format!(
                 "rules[{i}] grants beyond the catalog: {}",
                 perms.iter().take(8).cloned().collect::<Vec<_>>().join("; ")

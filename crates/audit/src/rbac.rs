@@ -22,6 +22,19 @@ struct Probe {
     resource: &'static str,
 }
 
+/// A probe: any of `verbs` on `group` `resource[/subresource]`.
+const fn probe(
+    verbs: &'static [&'static str],
+    group: &'static str,
+    resource: &'static str,
+) -> Probe {
+    Probe {
+        verbs,
+        group,
+        resource,
+    }
+}
+
 const WRITE: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
 
 /// Whether the rule grants one of the probe's verbs on the probe's resource (whatever the
@@ -84,17 +97,12 @@ fn role_ref(r: &Role) -> ObjectRef {
 }
 
 fn origin_ref(kind: &str, namespace: &str, name: &str, origin: Option<&str>) -> ObjectRef {
-    let origin = origin.unwrap_or_default();
-    let origin = origin.split(" (items[").next().unwrap_or(origin);
-    let (file, line) = match origin.rsplit_once(':') {
-        Some((f, l)) if l.parse::<usize>().is_ok() => (f.to_string(), l.parse().unwrap_or(0)),
-        _ => (origin.to_string(), 0),
-    };
+    let (file, line) = virtguard_snapshot::Source::split_location(origin.unwrap_or_default());
     ObjectRef {
         kind: kind.to_string(),
         name: name.to_string(),
         namespace: namespace.to_string(),
-        file,
+        file: file.to_string(),
         line,
     }
 }
@@ -292,11 +300,7 @@ pub(crate) type Creators = (Vec<String>, HashMap<String, Vec<String>>);
 /// Who (beyond defaults and cluster admins) may create VirtualMachines: the subjects granted it
 /// cluster-wide, and per namespace those granted it there. One pass over the bindings.
 pub(crate) fn vm_creators(ctx: &Context<'_>) -> Creators {
-    let probes = [Probe {
-        verbs: &["create"],
-        group: "kubevirt.io",
-        resource: "virtualmachines",
-    }];
+    let probes = [probe(&["create"], "kubevirt.io", "virtualmachines")];
     let mut cluster = Vec::new();
     let mut by_ns: HashMap<String, Vec<String>> = HashMap::new();
     for h in hits(ctx, &probes) {
@@ -349,16 +353,16 @@ fn any_broad(h: &Hit<'_>) -> bool {
 /// VG101: creating migrations or migration policies beyond `kubevirt.io:migrate`.
 fn migrations(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let probes = [
-        Probe {
-            verbs: &["create"],
-            group: "kubevirt.io",
-            resource: "virtualmachineinstancemigrations",
-        },
-        Probe {
-            verbs: &["update"],
-            group: "subresources.kubevirt.io",
-            resource: "virtualmachines/migrate",
-        },
+        probe(
+            &["create"],
+            "kubevirt.io",
+            "virtualmachineinstancemigrations",
+        ),
+        probe(
+            &["update"],
+            "subresources.kubevirt.io",
+            "virtualmachines/migrate",
+        ),
         Probe {
             verbs: &["create", "update", "patch"],
             group: "migrations.kubevirt.io",
@@ -392,41 +396,13 @@ fn migrations(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 fn guest_access(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     const SUB: &str = "subresources.kubevirt.io";
     let probes = [
-        Probe {
-            verbs: &["get"],
-            group: SUB,
-            resource: "virtualmachineinstances/console",
-        },
-        Probe {
-            verbs: &["get"],
-            group: SUB,
-            resource: "virtualmachineinstances/vnc",
-        },
-        Probe {
-            verbs: &["get"],
-            group: SUB,
-            resource: "virtualmachineinstances/vnc/screenshot",
-        },
-        Probe {
-            verbs: &["get"],
-            group: SUB,
-            resource: "virtualmachineinstances/portforward",
-        },
-        Probe {
-            verbs: &["get"],
-            group: SUB,
-            resource: "virtualmachineinstances/usbredir",
-        },
-        Probe {
-            verbs: &["get"],
-            group: SUB,
-            resource: "virtualmachineinstances/vsock",
-        },
-        Probe {
-            verbs: &["get"],
-            group: SUB,
-            resource: "virtualmachines/portforward",
-        },
+        probe(&["get"], SUB, "virtualmachineinstances/console"),
+        probe(&["get"], SUB, "virtualmachineinstances/vnc"),
+        probe(&["get"], SUB, "virtualmachineinstances/vnc/screenshot"),
+        probe(&["get"], SUB, "virtualmachineinstances/portforward"),
+        probe(&["get"], SUB, "virtualmachineinstances/usbredir"),
+        probe(&["get"], SUB, "virtualmachineinstances/vsock"),
+        probe(&["get"], SUB, "virtualmachines/portforward"),
     ];
     for h in hits(ctx, &probes) {
         let cluster = h.binding.kind == BindingKind::ClusterRoleBinding;
@@ -522,16 +498,8 @@ fn exec(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 fn instancetypes(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     const G: &str = "instancetype.kubevirt.io";
     let probes = [
-        Probe {
-            verbs: WRITE,
-            group: G,
-            resource: "virtualmachineclusterinstancetypes",
-        },
-        Probe {
-            verbs: WRITE,
-            group: G,
-            resource: "virtualmachineclusterpreferences",
-        },
+        probe(WRITE, G, "virtualmachineclusterinstancetypes"),
+        probe(WRITE, G, "virtualmachineclusterpreferences"),
     ];
     for h in hits(ctx, &probes) {
         let sev = if any_broad(&h) {
@@ -542,16 +510,8 @@ fn instancetypes(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         out.push(h.finding("VG104", &what(&probes, &h), sev));
     }
     let namespaced = [
-        Probe {
-            verbs: WRITE,
-            group: G,
-            resource: "virtualmachineinstancetypes",
-        },
-        Probe {
-            verbs: WRITE,
-            group: G,
-            resource: "virtualmachinepreferences",
-        },
+        probe(WRITE, G, "virtualmachineinstancetypes"),
+        probe(WRITE, G, "virtualmachinepreferences"),
     ];
     for h in hits(ctx, &namespaced) {
         if h.binding.kind != BindingKind::ClusterRoleBinding && !any_broad(&h) {
@@ -564,21 +524,9 @@ fn instancetypes(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 /// VG105: writing KubeVirt/CDI/HCO CRs, or deployments/daemonsets/secrets in KubeVirt's namespace.
 fn control_plane(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let crs = [
-        Probe {
-            verbs: WRITE,
-            group: "kubevirt.io",
-            resource: "kubevirts",
-        },
-        Probe {
-            verbs: WRITE,
-            group: "cdi.kubevirt.io",
-            resource: "cdis",
-        },
-        Probe {
-            verbs: WRITE,
-            group: "hco.kubevirt.io",
-            resource: "hyperconvergeds",
-        },
+        probe(WRITE, "kubevirt.io", "kubevirts"),
+        probe(WRITE, "cdi.kubevirt.io", "cdis"),
+        probe(WRITE, "hco.kubevirt.io", "hyperconvergeds"),
     ];
     let install = ctx.install_namespace().to_string();
     for h in hits(ctx, &crs) {
@@ -594,21 +542,9 @@ fn control_plane(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         out.push(h.finding("VG105", &what(&crs, &h), sev));
     }
     let ns_objects = [
-        Probe {
-            verbs: WRITE,
-            group: "apps",
-            resource: "deployments",
-        },
-        Probe {
-            verbs: WRITE,
-            group: "apps",
-            resource: "daemonsets",
-        },
-        Probe {
-            verbs: WRITE,
-            group: "",
-            resource: "secrets",
-        },
+        probe(WRITE, "apps", "deployments"),
+        probe(WRITE, "apps", "daemonsets"),
+        probe(WRITE, "", "secrets"),
     ];
     for h in hits(ctx, &ns_objects) {
         if !(h.scope().is_empty() || h.scope() == install) {
@@ -628,11 +564,7 @@ fn control_plane(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 /// VG106: `datavolumes/source` (cross-namespace clone) to broad groups or cluster-wide.
 fn clone_source(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let probes = [Probe {
-        verbs: &["create"],
-        group: "cdi.kubevirt.io",
-        resource: "datavolumes/source",
-    }];
+    let probes = [probe(&["create"], "cdi.kubevirt.io", "datavolumes/source")];
     for h in hits(ctx, &probes) {
         let cluster = h.binding.kind == BindingKind::ClusterRoleBinding;
         if !any_broad(&h) && !cluster {
@@ -667,21 +599,9 @@ fn escalation(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         out.push(h.finding("VG107", &what(&rbac, &h), Severity::High));
     }
     let imp = [
-        Probe {
-            verbs: &["impersonate"],
-            group: "",
-            resource: "users",
-        },
-        Probe {
-            verbs: &["impersonate"],
-            group: "",
-            resource: "groups",
-        },
-        Probe {
-            verbs: &["impersonate"],
-            group: "",
-            resource: "serviceaccounts",
-        },
+        probe(&["impersonate"], "", "users"),
+        probe(&["impersonate"], "", "groups"),
+        probe(&["impersonate"], "", "serviceaccounts"),
     ];
     for h in hits(ctx, &imp) {
         // A RoleBinding can only grant impersonating its namespace's service accounts, which
@@ -693,11 +613,7 @@ fn escalation(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
     let install = ctx.install_namespace().to_string();
     let ns = [
-        Probe {
-            verbs: &["create"],
-            group: "",
-            resource: "pods",
-        },
+        probe(&["create"], "", "pods"),
         Probe {
             verbs: &["get", "list", "watch"],
             group: "",

@@ -5,10 +5,10 @@
 use serde_json::Value;
 use virtguard_snapshot::Object;
 
-use crate::context::{oref, Context};
+use crate::context::Context;
 use crate::finding::{Finding, Severity};
 use crate::network::spoof_checked;
-use crate::value::{array_at, bool_at, str_at};
+use crate::value::{array_at, bool_at, object_ref, str_at};
 use crate::{finding, Selection};
 
 /// A VM spec to check: the object, the pointer to its `domain`, its `networks`, and a label.
@@ -104,7 +104,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
         let what = s.object.describe();
         let at = |mut f: Finding, evidence: String| {
             f.namespace = s.namespace.clone();
-            f.objects.push(oref(s.object));
+            f.objects.push(object_ref(s.object));
             f.evidence = evidence;
             f
         };

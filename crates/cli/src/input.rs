@@ -146,8 +146,10 @@ pub fn install(snapshot: &Snapshot) -> Result<Install> {
 /// Adds the built-in roles `--defaults` asks for to the snapshot, and says on stderr what was
 /// chosen and why.
 fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()> {
-    if let Some(d) = defaults_for(spec, snapshot, quiet)? {
-        snapshot.add_defaults(d.catalog);
+    if let Some(d) = defaults_for(spec, snapshot)? {
+        let note = d.note.clone();
+        let added = snapshot.add_defaults(d.catalog);
+        announce(&note, added, quiet);
     }
     Ok(())
 }
@@ -157,17 +159,37 @@ fn apply_defaults(spec: &str, snapshot: &mut Snapshot, quiet: bool) -> Result<()
 pub struct ChosenDefaults {
     /// The catalog objects.
     pub catalog: Snapshot,
+    /// What was chosen and why, for [`announce`].
+    pub note: DefaultsNote,
     /// The KubeVirt release, when KubeVirt's roles are among them.
     pub kubevirt: Option<&'static str>,
 }
 
-/// Picks and renders the defaults for a snapshot; `None` for `--defaults none`. Says on stderr
-/// what was chosen and why.
-pub fn defaults_for(
-    spec: &str,
-    snapshot: &Snapshot,
-    quiet: bool,
-) -> Result<Option<ChosenDefaults>> {
+/// What `--defaults` chose and why (said on stderr once the defaults are merged).
+#[derive(Debug, Clone)]
+pub struct DefaultsNote {
+    spec: String,
+    names: Vec<String>,
+    reasons: Vec<String>,
+}
+
+/// Says on stderr which defaults were added (`added`: how many objects the snapshot lacked).
+pub fn announce(note: &DefaultsNote, added: usize, quiet: bool) {
+    if !quiet {
+        eprintln!(
+            "note: --defaults {}: {} added {added} built-in objects (objects in the snapshot win){}",
+            note.spec,
+            note.names.join(","),
+            note.reasons
+                .iter()
+                .map(|n| format!("; {n}"))
+                .collect::<String>()
+        );
+    }
+}
+
+/// Picks and renders the defaults for a snapshot; `None` for `--defaults none`.
+pub fn defaults_for(spec: &str, snapshot: &Snapshot) -> Result<Option<ChosenDefaults>> {
     let defaults = Defaults::parse(spec)?;
     if defaults == Defaults::None {
         return Ok(None);
@@ -214,38 +236,35 @@ pub fn defaults_for(
     };
     let mut notes = Vec::new();
     let catalog = catalog_snapshot(&selections, &inst, None, &mut notes)?;
-    let added = {
-        let present: std::collections::HashSet<_> =
-            snapshot.objects.iter().map(|o| o.key()).collect();
-        catalog
-            .objects
-            .iter()
-            .filter(|o| !present.contains(&o.key()))
-            .count()
-    };
     let kubevirt = selections
         .iter()
         .find(|s| s.component == Component::KubeVirt)
         .map(|s| s.version);
-    if !quiet {
-        let names: Vec<String> = selections
-            .iter()
-            .map(|s| {
-                if s.version.is_empty() {
-                    s.component.to_string()
-                } else {
-                    format!("{}@{}", s.component, s.version)
-                }
-            })
-            .collect();
-        eprintln!(
-            "note: --defaults {spec}: {} added {added} built-in objects (objects in the snapshot win){}{}",
-            names.join(","),
-            if why.is_empty() { String::new() } else { format!("; {why}") },
-            notes.iter().map(|n| format!("; {n}")).collect::<String>()
-        );
-    }
-    Ok(Some(ChosenDefaults { catalog, kubevirt }))
+    let names: Vec<String> = selections
+        .iter()
+        .map(|s| {
+            if s.version.is_empty() {
+                s.component.to_string()
+            } else {
+                format!("{}@{}", s.component, s.version)
+            }
+        })
+        .collect();
+    let reasons: Vec<String> = (!why.is_empty())
+        .then_some(why)
+        .into_iter()
+        .chain(notes)
+        .collect();
+    let note = DefaultsNote {
+        spec: spec.to_string(),
+        names,
+        reasons,
+    };
+    Ok(Some(ChosenDefaults {
+        catalog,
+        note,
+        kubevirt,
+    }))
 }
 
 /// Notes naming the feature gates in the lists that KubeVirt `version` does not know (it ignores

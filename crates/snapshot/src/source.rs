@@ -25,3 +25,41 @@ impl fmt::Display for Source {
         Ok(())
     }
 }
+
+impl Source {
+    /// Splits a location as [`Source`] displays it (`file:line`, optionally followed by
+    /// ` (items[i])`) into the file and the line (0 when there is none). For callers that hold
+    /// only the text, such as a binding's `origin` or a load problem's `location`.
+    pub fn split_location(location: &str) -> (&str, usize) {
+        let loc = location.split(" (items[").next().unwrap_or(location);
+        match loc.rsplit_once(':') {
+            Some((file, line)) => match line.parse() {
+                Ok(n) => (file, n),
+                Err(_) => (loc, 0),
+            },
+            None => (loc, 0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_split_back_into_file_and_line() {
+        let s = Source {
+            file: Arc::from("dir/a.yaml"),
+            document: 2,
+            line: 14,
+            item: Some(3),
+        };
+        assert_eq!(Source::split_location(&s.to_string()), ("dir/a.yaml", 14));
+        assert_eq!(Source::split_location("c:\\x.yaml:7"), ("c:\\x.yaml", 7));
+        assert_eq!(Source::split_location("<stdin>"), ("<stdin>", 0));
+        assert_eq!(
+            Source::split_location("catalog:kubevirt@v1.9.0/x.yaml"),
+            ("catalog:kubevirt@v1.9.0/x.yaml", 0)
+        );
+    }
+}

@@ -12,7 +12,7 @@ use virtguard_report::AuditReport;
 use virtguard_snapshot::Snapshot;
 
 use crate::args::{AuditArgs, Global, Output};
-use crate::input::{defaults_for, install, load_snapshot};
+use crate::input::{announce, defaults_for, install, load_snapshot};
 
 /// Exit code when a finding at or above `--fail-on` remains.
 pub const EXIT_FINDINGS: u8 = 3;
@@ -51,11 +51,7 @@ fn skipped(snapshot: &Snapshot) -> Vec<Skipped> {
         .iter()
         .filter(|p| p.message.ends_with("(left out)"))
         .map(|p| {
-            let loc = p.location.split(" (items[").next().unwrap_or(&p.location);
-            let (file, line) = match loc.rsplit_once(':') {
-                Some((f, l)) => (f.to_string(), l.parse().unwrap_or(0)),
-                None => (loc.to_string(), 0),
-            };
+            let (file, line) = virtguard_snapshot::Source::split_location(&p.location);
             let (kind, rest) = p
                 .object
                 .as_deref()
@@ -67,7 +63,7 @@ fn skipped(snapshot: &Snapshot) -> Vec<Skipped> {
                     kind: kind.to_string(),
                     name: name.to_string(),
                     namespace: namespace.to_string(),
-                    file,
+                    file: file.to_string(),
                     line,
                 },
                 message: p.message.clone(),
@@ -180,12 +176,13 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     };
     let skipped = skipped(&snapshot);
     install(&snapshot)?; // two KubeVirt CRs or an invalid strategy: input errors
-    let chosen = defaults_for(&g.defaults, &snapshot, g.quiet)?;
+    let chosen = defaults_for(&g.defaults, &snapshot)?;
     let n_user = snapshot.objects.len();
     let (defaults, version) = match chosen {
         Some(c) => {
             let objects = c.catalog.objects.clone();
-            snapshot.add_defaults(c.catalog);
+            let added = snapshot.add_defaults(c.catalog);
+            announce(&c.note, added, g.quiet);
             (objects, c.kubevirt)
         }
         None => (Vec::new(), None),
