@@ -3,6 +3,7 @@
 //! install and node facts.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 use virtguard_rbac::{Binding, BindingKind, Policy, Role, SubjectKind};
@@ -10,6 +11,7 @@ use virtguard_snapshot::{Object, Typed};
 
 use crate::finding::{Finding, ObjectRef};
 use crate::nodes::NodeFacts;
+use crate::rbac::Creators;
 use crate::value::strings_at;
 use crate::{finding, Selection};
 
@@ -44,6 +46,8 @@ pub struct Context<'a> {
     /// Per policy binding, per subject: the subject is a cluster admin.
     admin_subject: Vec<Vec<bool>>,
     by_kind: HashMap<&'a str, Vec<&'a Object>>,
+    /// Who may create VMs, computed once on first use (workload findings name them).
+    vm_creators: OnceLock<Creators>,
 }
 
 impl<'a> Context<'a> {
@@ -117,6 +121,7 @@ impl<'a> Context<'a> {
             vendor,
             admin_subject,
             by_kind,
+            vm_creators: OnceLock::new(),
         }
     }
 
@@ -138,6 +143,12 @@ impl<'a> Context<'a> {
             .and_then(|v| v.get(si))
             .copied()
             .unwrap_or(false)
+    }
+
+    /// Who (beyond defaults and cluster admins) may create VMs: cluster-wide and per namespace.
+    pub(crate) fn vm_creators(&self) -> &Creators {
+        self.vm_creators
+            .get_or_init(|| crate::rbac::vm_creators(self))
     }
 
     /// The KubeVirt CR (the first; the loader's caller rejects two).

@@ -64,7 +64,7 @@ pub enum Category {
     Rbac,
     /// The KubeVirt CR's settings.
     KubevirtConfig,
-    /// VirtualMachine and VirtualMachineInstance specs.
+    /// VMI specs: VirtualMachines, VMIs, pools, replica sets and VMs in Templates.
     Workloads,
     /// Secondary networks.
     Network,

@@ -9,6 +9,7 @@
 mod certs;
 mod context;
 mod finding;
+mod host;
 mod kubevirt_cr;
 mod network;
 mod nodes;
@@ -17,6 +18,7 @@ mod rbac;
 mod registry;
 mod suppress;
 mod value;
+mod vmspec;
 mod workloads;
 
 pub use context::{Context, Skipped};
@@ -25,6 +27,7 @@ pub use kubevirt_cr::{MANUAL_WITHOUT_GATE, RISKY_GATES};
 pub use nodes::{node_facts, node_findings, NodeFacts, Vulnerability};
 pub use registry::{check, CheckInfo, CHECKS};
 pub use suppress::{apply_suppressions, Suppressed, Suppression, SuppressionError};
+pub use workloads::workload_findings;
 
 /// Which checks to run.
 #[derive(Debug, Clone, Default)]
@@ -76,7 +79,10 @@ pub fn run(ctx: &Context<'_>, sel: &Selection) -> Vec<Finding> {
             kubevirt_cr::run,
         ),
         (
-            &["VG301", "VG302", "VG303", "VG304", "VG305", "VG306"],
+            &[
+                "VG301", "VG302", "VG303", "VG304", "VG305", "VG306", "VG307", "VG308", "VG309",
+                "VG310", "VG311",
+            ],
             workloads::run,
         ),
         (&["VG401", "VG402", "VG403"], network::run),

@@ -30,6 +30,16 @@ const AUTHZ: &str = "KubeVirt user guide: Authorization (default roles, aggregat
 const VMIM_BLOG: &str = "KubeVirt blog: VirtualMachineInstanceMigrations RBAC hardening (v1.5)";
 const OKD: &str = "OKD Virtualization: security policies";
 const FUNDAMENTALS: &str = "KubeVirt Security Fundamentals";
+const LAUNCHER: &str =
+    "KubeVirt self-assessment (CNCF TAG-Security), section \"Critical: Unprivileged virt-launcher\"";
+const PASSTHROUGH: &str = "KubeVirt self-assessment (CNCF TAG-Security), section \"Restrict pass through of GPUs and Host devices to a Virtual Machine\"";
+const TRUST_BOUNDARY: &str =
+    "KubeVirt Security Fundamentals: trusted vs untrusted components (virt-launcher is untrusted)";
+const DISKS: &str =
+    "KubeVirt user guide: Filesystems, Disks and Volumes (hostDisk; lun persistent reservation)";
+const HOOKS: &str = "KubeVirt user guide: Hook Sidecar Container";
+const DOWNWARD: &str = "KubeVirt user guide: Downward metrics";
+const K8S_DRA: &str = "Kubernetes: Dynamic Resource Allocation";
 const K8S_RBAC_GOOD: &str =
     "Kubernetes: RBAC good practices (privilege escalation risks: bind, escalate, impersonate)";
 
@@ -128,7 +138,7 @@ pub const CHECKS: &[CheckInfo] = &[
         "Correct the gate name or remove it.",
         []),
     check!("VG301", Medium, Workloads, "GPU or host device passed through",
-        "A passed-through device gives the guest direct hardware access; a compromised device firmware reaches the host.",
+        "A passed-through device gives the guest direct hardware access; a compromised device firmware reaches the host. This check covers devices named by deviceName (device plugins); devices allocated by DRA claims are VG311.",
         "Remove spec.template.spec.domain.devices.gpus / hostDevices unless the workload needs them.",
         [SELF_ASSESSMENT]),
     check!("VG302", Low, Workloads, "Guest memory overhead not reserved",
@@ -151,6 +161,26 @@ pub const CHECKS: &[CheckInfo] = &[
         "A guest on a bridge or SR-IOV network whose network does not check MAC spoofing can impersonate other hosts on that L2 segment.",
         "Enable macspoofchk in the NetworkAttachmentDefinition (bridge CNI) or spoofChk in the SriovNetwork.",
         [SELF_ASSESSMENT]),
+    check!("VG307", High, Workloads, "hostDisk volume: a file on the node's filesystem",
+        "A hostDisk volume makes a file on the node (created if absent with type DiskOrCreate) the guest's disk: virt-controller mounts the file's directory into virt-launcher as a hostPath volume, so the untrusted launcher reaches the node's filesystem and the VM's data stays on one node. High when the KubeVirt CR turns the HostDisk gate on (the VM runs as written); medium when the gate is off (KubeVirt's admission rejects the object, but someone asked for host access).",
+        "Use a PersistentVolumeClaim or DataVolume instead of hostDisk, and keep the HostDisk gate off.",
+        [LAUNCHER, TRUST_BOUNDARY, DISKS]),
+    check!("VG308", High, Workloads, "Hook sidecar in virt-launcher",
+        "The hooks.kubevirt.io/hookSidecars annotation adds containers of the VM owner's choosing (any image, or a script from a ConfigMap or PVC run by KubeVirt's sidecar-shim) to the virt-launcher pod, next to QEMU, where they rewrite the domain definition before the VM starts: third-party code inside the component KubeVirt keeps minimal. High when the Sidecar gate is on; medium when it is off (KubeVirt's admission rejects the object).",
+        "Remove the annotation from the VM's template metadata (or the VMI's metadata); if a hook is needed, build it into an approved image and keep the Sidecar gate off elsewhere.",
+        [LAUNCHER, TRUST_BOUNDARY, HOOKS]),
+    check!("VG309", Medium, Workloads, "LUN disk with SCSI persistent reservation",
+        "A lun disk with reservation: true has QEMU issue SCSI persistent reservations through pr-helper, a privileged component on the node shared by every VM there; the guest can reserve a shared LUN and lock other VMs and nodes out of it. Medium when persistent reservation is on (up to v1.8 the PersistentReservation gate; from v1.9, where the gate is GA, the KubeVirt CR's persistentReservationConfiguration.enabled, else the gate listed in featureGates); low when it is off (KubeVirt's admission rejects the object).",
+        "Remove reservation: true from the lun disk unless a clustered filesystem in the guest needs it, and keep persistent reservation off on clusters that do not.",
+        [SELF_ASSESSMENT, DISKS]),
+    check!("VG310", Low, Workloads, "Downward metrics exposed to the guest",
+        "A downwardMetrics volume or device shows the guest metrics of the node it runs on (host CPU and memory figures): information about the node and, indirectly, its other tenants. Low when the DownwardMetrics gate is on; info when it is off (KubeVirt's admission rejects the object).",
+        "Remove the downwardMetrics volume and spec.domain.devices.downwardMetrics unless the guest needs them.",
+        [TRUST_BOUNDARY, DOWNWARD]),
+    check!("VG311", Medium, Workloads, "GPU or host device passed through by a DRA claim",
+        "A GPU or host device allocated through a Dynamic Resource Allocation claim (spec.resourceClaims, referenced by gpus[].claimName or hostDevices[].claimName) gives the guest direct hardware access like a device-plugin device (VG301), but KubeVirt's permittedHostDevices list does not apply to it: the DRA driver and the claim's DeviceClass decide. Medium when the GPUsWithDRA / HostDevicesWithDRA gate is on (Beta, on by default from v1.9); low when it is off (KubeVirt does not allocate the claim).",
+        "Remove the claim and the device unless the workload needs them; restrict which DeviceClasses and ResourceClaimTemplates tenants may use.",
+        [PASSTHROUGH, K8S_DRA]),
     check!("VG401", Medium, Network, "Network without MAC spoof checking",
         "A bridge network without macspoofchk, or an SriovNetwork with spoofChk off, lets guests spoof MAC addresses.",
         "Set \"macspoofchk\": true in the NAD's CNI config (bridge) or spoofChk: \"on\" in the SriovNetwork.",

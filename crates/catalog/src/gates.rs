@@ -89,6 +89,28 @@ pub fn gate_enabled(version: &str, name: &str, enabled: &[String], disabled: &[S
     }
 }
 
+/// Whether SCSI persistent reservation (the pr-helper, LUN disks with `reservation: true`) is on
+/// at `version`. Where the `PersistentReservation` gate is GA (v1.9) KubeVirt no longer asks the
+/// gate: it reads `spec.configuration.persistentReservationConfiguration.enabled` (`configured`)
+/// and, when that is unset, whether `featureGates` lists the gate
+/// (`virt-config.go` `PersistentReservationEnabled`); before, the gate's rule ([`gate_enabled`]).
+pub fn persistent_reservation_enabled(
+    version: &str,
+    configured: Option<bool>,
+    enabled: &[String],
+    disabled: &[String],
+) -> bool {
+    let gate = "PersistentReservation";
+    let ga = feature_gates(version)
+        .iter()
+        .any(|g| g.name == gate && g.state == GateState::GA);
+    if ga {
+        configured.unwrap_or_else(|| enabled.iter().any(|g| g == gate))
+    } else {
+        gate_enabled(version, gate, enabled, disabled)
+    }
+}
+
 /// Beta gates are on by default from v1.9 (`featuregate.IsEnabled`).
 fn beta_on_by_default(version: &str) -> bool {
     semver(version).is_some_and(|(major, minor, _)| major > 1 || minor >= 9)
@@ -144,6 +166,46 @@ mod tests {
             .map(|x| x.name)
             .unwrap_or_default();
         assert!(gate_enabled("v1.9.0", &ga, &[], &s(&[&ga])));
+    }
+
+    #[test]
+    fn persistent_reservation_follows_the_configuration_once_ga() {
+        let g = "PersistentReservation";
+        assert!(!persistent_reservation_enabled("v1.8.0", None, &[], &[]));
+        assert!(persistent_reservation_enabled(
+            "v1.8.0",
+            None,
+            &s(&[g]),
+            &[]
+        ));
+        assert!(
+            !persistent_reservation_enabled("v1.8.0", Some(true), &[], &[]),
+            "no such field before v1.9"
+        );
+        assert!(
+            gate_enabled("v1.9.0", g, &[], &[]),
+            "GA: the gate rule says on"
+        );
+        assert!(
+            !persistent_reservation_enabled("v1.9.0", None, &[], &[]),
+            "but the feature is off"
+        );
+        assert!(persistent_reservation_enabled(
+            "v1.9.0",
+            None,
+            &s(&[g]),
+            &[]
+        ));
+        assert!(persistent_reservation_enabled(
+            "v1.9.0",
+            Some(true),
+            &[],
+            &[]
+        ));
+        assert!(
+            !persistent_reservation_enabled("v1.9.0", Some(false), &s(&[g]), &[]),
+            "the configuration wins"
+        );
     }
 
     #[test]

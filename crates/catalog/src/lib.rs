@@ -11,7 +11,10 @@ mod gates;
 mod roles;
 
 pub use discovery::{ApiResource, ApiSubresources, Discovery, DiscoveryError, Resolution};
-pub use gates::{feature_gates, gate_enabled, unknown_gates, FeatureGate, GateState};
+pub use gates::{
+    feature_gates, gate_enabled, persistent_reservation_enabled, unknown_gates, FeatureGate,
+    GateState,
+};
 pub use roles::{
     files, newest_kubevirt, opt_out_gate_enabled, resolve_version, CatalogFile, Component,
     Defaults, DefaultsError, Rendering, Selection, CDI_VERSIONS, KUBEVIRT_VERSIONS,

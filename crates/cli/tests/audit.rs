@@ -528,3 +528,124 @@ fn node_facts_that_are_not_node_check_output_are_input_errors() {
         .code(2)
         .stderr(predicate::str::contains("garbage.json: not JSON"));
 }
+
+/// The findings of an audit as (id, severity, object kind/name) triples.
+fn triples(v: &Value) -> Vec<(String, String, String)> {
+    v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    (
+                        f["id"].as_str().unwrap_or("").to_string(),
+                        f["severity"].as_str().unwrap_or("").to_string(),
+                        object_name(&f["objects"][0]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn kubevirt_examples() {
+    // KubeVirt's own examples (v1.9.0, no KubeVirt CR): the VMs that reach the host are
+    // reported, the plain ones produce nothing of medium or higher.
+    let (v, code) = audit_json(&["-f", "tests/data/kubevirt-examples"]);
+    assert_eq!(code, 0, "{v}");
+    let got = triples(&v);
+    for (id, object) in [
+        ("VG307", "VirtualMachineInstance/vmi-host-disk"),
+        ("VG308", "VirtualMachineInstance/vmi-with-sidecar-hook"),
+        (
+            "VG308",
+            "VirtualMachineInstance/vmi-with-sidecar-hook-configmap",
+        ),
+        (
+            "VG308",
+            "VirtualMachine/vm-cirros-with-sidecar-hook-configmap",
+        ),
+        ("VG301", "VirtualMachineInstance/vmi-gpu"),
+        ("VG301", "VirtualMachineInstance/vmi-usb"),
+        ("VG311", "VirtualMachineInstance/vmi-dra-pgpu"),
+    ] {
+        assert!(
+            got.iter()
+                .any(|(i, s, o)| i == id && o == object && s == "medium"),
+            "{id} on {object} (medium) missing: {got:?}"
+        );
+    }
+    let reaching = [
+        "vmi-host-disk",
+        "vmi-with-sidecar-hook",
+        "vmi-with-sidecar-hook-configmap",
+        "vm-cirros-with-sidecar-hook-configmap",
+        "vmi-gpu",
+        "vmi-usb",
+        "vmi-dra-pgpu",
+    ];
+    let serious: Vec<_> = got
+        .iter()
+        .filter(|(_, s, o)| {
+            matches!(s.as_str(), "medium" | "high" | "critical")
+                && !reaching.iter().any(|r| o.ends_with(&format!("/{r}")))
+        })
+        .collect();
+    assert!(serious.is_empty(), "plain workloads reported: {serious:?}");
+    assert_eq!(got.len(), reaching.len(), "{got:?}");
+}
+
+#[test]
+fn two_objects_with_one_name_stay_an_input_error() {
+    // A directory of examples plus a different VMI under an existing name: an error naming
+    // both places; with --skip-invalid a VG001 finding, and the first object still judged.
+    let dir = tempfile::tempdir().expect("tmp");
+    let src = root().join("tests/data/kubevirt-examples");
+    for e in std::fs::read_dir(&src).expect("examples") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            std::fs::copy(&p, dir.path().join(p.file_name().expect("name"))).expect("copy");
+        }
+    }
+    std::fs::write(
+        dir.path().join("zz-same-name.yaml"),
+        "apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstance\nmetadata:\n  name: vmi-host-disk\nspec:\n  domain:\n    devices: {}\n",
+    )
+    .expect("write");
+    vg().args(["audit", "-f"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "duplicate object with different content",
+        ))
+        .stderr(predicate::str::contains("zz-same-name.yaml"));
+    let out = vg()
+        .args(["audit", "-o", "json", "--skip-invalid", "-f"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let skipped: Vec<&Value> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["id"] == "VG001")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{}", v["findings"]);
+    assert!(skipped[0]["objects"][0]["file"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("zz-same-name.yaml"));
+    assert!(skipped[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("vmi-host-disk.yaml:2"));
+    let got = triples(&v);
+    assert!(
+        got.iter()
+            .any(|(i, _, o)| i == "VG307" && o == "VirtualMachineInstance/vmi-host-disk"),
+        "{got:?}"
+    );
+}
