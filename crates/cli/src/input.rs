@@ -383,8 +383,7 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
         bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin)");
     }
     Defaults::parse(&g.defaults)?;
-    let timing = std::env::var_os("VIRTGUARD_TIMING").is_some();
-    let t0 = std::time::Instant::now();
+    let mut timer = crate::timing::Timer::from_env();
     let inputs: Vec<Input> = g.filename.iter().map(|f| Input::parse(f)).collect();
     let mut snapshot = load(
         &inputs,
@@ -406,15 +405,9 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
     for w in &snapshot.warnings {
         say(format!("warning: {w}"));
     }
-    if timing {
-        eprintln!(
-            "timing: load {:?} ({} objects)",
-            t0.elapsed(),
-            snapshot.objects.len()
-        );
-    }
+    timer.mark(&format!("load ({} objects)", snapshot.objects.len()));
     apply_defaults(&g.defaults, &mut snapshot, g.quiet)?;
-    let t1 = std::time::Instant::now();
+    timer.mark("defaults");
     let (roles, bindings) = (snapshot.roles(), snapshot.bindings());
     let mut crds = Vec::new();
     for o in snapshot.of_kind("CustomResourceDefinition") {
@@ -429,16 +422,13 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
     // The objects are not needed past this point: free them on another thread while the
     // policy is built, which lowers the peak and keeps the freeing off the critical path.
     std::thread::spawn(move || drop(snapshot));
-    if timing {
-        eprintln!("timing: convert {:?}", t1.elapsed());
-    }
+    timer.mark("convert");
     let policy = virtguard_rbac::Policy::new(roles, bindings);
+    timer.mark("policy");
     // Every command that loads this way queries the index: build it now, before the queries'
     // own allocations (decisions run ~25 % faster with the index laid out first).
     policy.build_index();
-    if timing {
-        eprintln!("timing: policy {:?}", t1.elapsed());
-    }
+    timer.mark("index");
     for w in policy.warnings() {
         say(match &w.origin {
             Some(o) => format!("warning: {o}: {}: {}", w.object, w.message),

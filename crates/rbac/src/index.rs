@@ -450,7 +450,10 @@ impl Index {
         let merged: Vec<Vec<MergedEntry>> = bounds
             .par_iter()
             .map(|&(key, start, len)| {
-                if key.3 == TAG_URLS {
+                // A list of one reference is answered from the role's own entries: most
+                // lists are (one binding of a role to a subject), and merging them would
+                // copy every role entry once per subject.
+                if key.3 == TAG_URLS || len == 1 {
                     Vec::new()
                 } else {
                     self.merge((start, len))
@@ -545,11 +548,21 @@ impl Index {
         }
     }
 
-    fn merged_list(&self, key: ListKey) -> &[MergedEntry] {
-        match self.lists.get(&key) {
-            Some(&(_, (start, len))) => &self.merged[start as usize..(start + len) as usize],
-            None => &[],
+    /// The first grant of a resource list (`TAG_RES`, `TAG_STAR_SUB`, `TAG_ANY`) that allows
+    /// the request: from the role's entries when the list holds one reference, else from the
+    /// merged entries.
+    #[inline]
+    fn list_grant(&self, key: ListKey, req: &CompiledRequest<'_>) -> Option<Grant> {
+        let &((rs, rl), (ms, ml)) = self.lists.get(&key)?;
+        if rl == 1 {
+            let r = &self.refs[rs as usize];
+            return self.ref_rule(r, req).map(|rule| Grant {
+                binding: r.binding as usize,
+                subject: r.subject as usize,
+                rule: rule as usize,
+            });
         }
+        self.merged_grant(&self.merged[ms as usize..(ms + ml) as usize], req)
     }
 
     /// The first grant among merged entries that allows the request.
@@ -708,22 +721,17 @@ impl Index {
                     }
                 };
                 if let Some(k) = key {
-                    consider(
-                        self.merged_grant(self.merged_list((scope, kind, name, TAG_RES, *k)), req),
-                    );
+                    consider(self.list_grant((scope, kind, name, TAG_RES, *k), req));
                 }
                 if self.flag(0, &subject_key) {
                     if let Some(s) = sub {
-                        consider(self.merged_grant(
-                            self.merged_list((scope, kind, name, TAG_STAR_SUB, *s as u64)),
-                            req,
-                        ));
+                        consider(
+                            self.list_grant((scope, kind, name, TAG_STAR_SUB, *s as u64), req),
+                        );
                     }
                 }
                 if self.flag(1, &subject_key) {
-                    consider(
-                        self.merged_grant(self.merged_list((scope, kind, name, TAG_ANY, 0)), req),
-                    );
+                    consider(self.list_grant((scope, kind, name, TAG_ANY, 0), req));
                 }
                 best
             }

@@ -21,6 +21,8 @@ pub use parse::{parse_text, Format};
 pub use source::Source;
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -104,42 +106,68 @@ pub fn from_texts(
     texts: Vec<(Arc<str>, String, Format)>,
     opts: &LoadOptions,
 ) -> Result<Snapshot, LoadError> {
-    let chunks: Vec<parse::Chunk<'_>> = texts
+    let units: Vec<parse::Unit<'_>> = texts
         .iter()
-        .flat_map(|(name, text, format)| parse::split(name.clone(), text, *format))
+        .flat_map(|(name, text, format)| parse::units(name.clone(), text, *format))
         .collect();
-    let parsed: Vec<Vec<Result<Object, Problem>>> =
-        chunks.par_iter().map(parse::parse_chunk).collect();
+    let parsed: Vec<Result<Object, Problem>> =
+        units.par_iter().flat_map_iter(parse::parse_unit).collect();
+    drop(units);
+
+    // Duplicates, found on borrowed keys: the same object twice is kept once; two different
+    // objects under one key are an error naming both places.
+    let mut fate: Vec<Fate> = Vec::with_capacity(parsed.len());
+    {
+        let mut seen: FxHashMap<(&str, &str, &str, &str), usize> = FxHashMap::default();
+        seen.reserve(parsed.len());
+        for (i, r) in parsed.iter().enumerate() {
+            let Ok(obj) = r else {
+                fate.push(Fate::Keep);
+                continue;
+            };
+            let key = (
+                object::group_of(&obj.api_version),
+                obj.kind.as_str(),
+                obj.namespace.as_str(),
+                obj.name.as_str(),
+            );
+            match seen.entry(key) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i);
+                    fate.push(Fate::Keep);
+                }
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    // Only objects are entered as firsts, so this is always `Ok`.
+                    fate.push(match &parsed[*e.get()] {
+                        Ok(first) if first.same_content(obj) => Fate::Same,
+                        Ok(first) => Fate::Conflict(first.source.to_string()),
+                        Err(_) => Fate::Keep,
+                    });
+                }
+            }
+        }
+    }
 
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let mut objects: Vec<Object> = Vec::new();
-    let mut seen: HashMap<ObjectKey, usize> = HashMap::new();
-    for r in parsed.into_iter().flatten() {
+    let mut objects: Vec<Object> = Vec::with_capacity(parsed.len());
+    for (r, fate) in parsed.into_iter().zip(fate) {
         match r {
             Err(p) => problems.push(p),
             Ok(obj) => {
                 for w in &obj.warnings {
                     warnings.push(Problem::at(&obj.source, Some(obj.describe()), w.clone()));
                 }
-                let key = obj.key();
-                match seen.get(&key) {
-                    Some(&i) => {
-                        if !objects[i].same_content(&obj) {
-                            problems.push(Problem::at(
-                                &obj.source,
-                                Some(obj.describe()),
-                                format!(
-                                    "duplicate object with different content (first defined at {})",
-                                    objects[i].source
-                                ),
-                            ));
-                        }
-                    }
-                    None => {
-                        seen.insert(key, objects.len());
-                        objects.push(obj);
-                    }
+                match fate {
+                    Fate::Keep => objects.push(obj),
+                    Fate::Same => {}
+                    Fate::Conflict(first) => problems.push(Problem::at(
+                        &obj.source,
+                        Some(obj.describe()),
+                        format!(
+                            "duplicate object with different content (first defined at {first})"
+                        ),
+                    )),
                 }
             }
         }
@@ -152,6 +180,14 @@ pub fn from_texts(
         p
     }));
     Ok(Snapshot { objects, warnings })
+}
+
+/// What becomes of a parsed object: kept, dropped as a repeat of an identical object, or
+/// reported as conflicting with the first object of its key (defined at the given place).
+enum Fate {
+    Keep,
+    Same,
+    Conflict(String),
 }
 
 fn read_file(path: &Path) -> Result<String, LoadError> {

@@ -8,21 +8,22 @@ use crate::convert;
 use crate::error::Problem;
 use crate::source::Source;
 
-/// An object's content: typed where RBAC needs it, dynamic JSON otherwise.
+/// An object's content: typed where RBAC needs it, dynamic JSON otherwise. The typed variants
+/// are boxed so an `Object` stays small (a snapshot holds hundreds of thousands).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Typed {
     /// `rbac.authorization.k8s.io` Role.
-    Role(Role),
+    Role(Box<Role>),
     /// `rbac.authorization.k8s.io` ClusterRole.
-    ClusterRole(ClusterRole),
+    ClusterRole(Box<ClusterRole>),
     /// `rbac.authorization.k8s.io` RoleBinding.
-    RoleBinding(RoleBinding),
+    RoleBinding(Box<RoleBinding>),
     /// `rbac.authorization.k8s.io` ClusterRoleBinding.
-    ClusterRoleBinding(ClusterRoleBinding),
+    ClusterRoleBinding(Box<ClusterRoleBinding>),
     /// Core ServiceAccount.
-    ServiceAccount(ServiceAccount),
+    ServiceAccount(Box<ServiceAccount>),
     /// Core Namespace.
-    Namespace(Namespace),
+    Namespace(Box<Namespace>),
     /// Any other kind, as parsed.
     Dynamic(Value),
 }
@@ -154,12 +155,16 @@ impl Object {
             map.insert("apiVersion".into(), Value::String(canonical));
             let v = Value::Object(map);
             let parsed = match kind.as_str() {
-                "Role" => serde_json::from_value(v).map(Typed::Role),
-                "ClusterRole" => serde_json::from_value(v).map(Typed::ClusterRole),
-                "RoleBinding" => serde_json::from_value(v).map(Typed::RoleBinding),
-                "ClusterRoleBinding" => serde_json::from_value(v).map(Typed::ClusterRoleBinding),
-                "ServiceAccount" => serde_json::from_value(v).map(Typed::ServiceAccount),
-                _ => serde_json::from_value(v).map(Typed::Namespace),
+                "Role" => serde_json::from_value(v).map(|x| Typed::Role(Box::new(x))),
+                "ClusterRole" => serde_json::from_value(v).map(|x| Typed::ClusterRole(Box::new(x))),
+                "RoleBinding" => serde_json::from_value(v).map(|x| Typed::RoleBinding(Box::new(x))),
+                "ClusterRoleBinding" => {
+                    serde_json::from_value(v).map(|x| Typed::ClusterRoleBinding(Box::new(x)))
+                }
+                "ServiceAccount" => {
+                    serde_json::from_value(v).map(|x| Typed::ServiceAccount(Box::new(x)))
+                }
+                _ => serde_json::from_value(v).map(|x| Typed::Namespace(Box::new(x))),
             }
             .map_err(|e| fail(format!("invalid {kind}: {e}")))?;
             let checks = convert::validate(&parsed, &namespace);
@@ -186,6 +191,82 @@ impl Object {
             typed,
             warnings,
         })
+    }
+
+    /// The fast path for JSON: an RBAC kind, ServiceAccount or Namespace of the served version
+    /// is parsed straight from its text into its typed struct (no `Value` tree), after a walk
+    /// that refuses duplicate keys. `None` when the text is anything else or anything about it is
+    /// off: the caller then takes the general path, which words every problem.
+    pub(crate) fn from_json_typed(
+        text: &str,
+        source: &Source,
+        defaults: Option<(&str, &str)>,
+    ) -> Option<Result<Object, Problem>> {
+        let head: crate::strict::Head<'_> = serde_json::from_str(text).ok()?;
+        let kind = match &head.kind {
+            Some(k) => k.as_ref(),
+            None => defaults?.0,
+        };
+        let api_version = match &head.api_version {
+            Some(a) => a.as_ref(),
+            None => defaults?.1,
+        };
+        let parse = |t: Result<Typed, serde_json::Error>| t.ok();
+        let typed = match (api_version, kind) {
+            ("rbac.authorization.k8s.io/v1", "Role") => {
+                parse(serde_json::from_str(text).map(|x| Typed::Role(Box::new(x))))?
+            }
+            ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+                parse(serde_json::from_str(text).map(|x| Typed::ClusterRole(Box::new(x))))?
+            }
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                parse(serde_json::from_str(text).map(|x| Typed::RoleBinding(Box::new(x))))?
+            }
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+                parse(serde_json::from_str(text).map(|x| Typed::ClusterRoleBinding(Box::new(x))))?
+            }
+            ("v1", "ServiceAccount") => {
+                parse(serde_json::from_str(text).map(|x| Typed::ServiceAccount(Box::new(x))))?
+            }
+            ("v1", "Namespace") => {
+                parse(serde_json::from_str(text).map(|x| Typed::Namespace(Box::new(x))))?
+            }
+            _ => return None,
+        };
+        let meta = match &typed {
+            Typed::Role(x) => &x.metadata,
+            Typed::ClusterRole(x) => &x.metadata,
+            Typed::RoleBinding(x) => &x.metadata,
+            Typed::ClusterRoleBinding(x) => &x.metadata,
+            Typed::ServiceAccount(x) => &x.metadata,
+            Typed::Namespace(x) => &x.metadata,
+            Typed::Dynamic(_) => return None,
+        };
+        let name = meta.name.clone().filter(|n| !n.is_empty())?;
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let checks = convert::validate(&typed, &namespace);
+        if !checks.errors.is_empty() {
+            return Some(Err(Problem::at(
+                source,
+                Some(describe(kind, &namespace, &name)),
+                checks.errors.join("; "),
+            )));
+        }
+        let namespace = match typed {
+            Typed::ClusterRole(_) | Typed::ClusterRoleBinding(_) | Typed::Namespace(_) => {
+                String::new()
+            }
+            _ => namespace,
+        };
+        Some(Ok(Object {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            name,
+            namespace,
+            source: source.clone(),
+            typed,
+            warnings: checks.warnings,
+        }))
     }
 
     /// Identity for duplicate detection.

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::Problem;
@@ -62,28 +63,292 @@ impl Format {
     }
 }
 
-/// One document (or a whole JSON text) to parse.
+/// One YAML document (or a whole JSON text) to parse.
 pub(crate) struct Chunk<'a> {
     file: Arc<str>,
     text: &'a str,
     line: usize,
     document: usize,
-    format: Format,
 }
 
-/// Splits a text into documents.
-pub(crate) fn split(file: Arc<str>, text: &str, format: Format) -> Vec<Chunk<'_>> {
+/// One unit of parallel parsing: a YAML document, or one JSON value (a top-level object or one
+/// item of a JSON `List`), or a problem found while splitting.
+pub(crate) enum Unit<'a> {
+    /// A YAML document.
+    Yaml(Chunk<'a>),
+    /// One JSON value, its text borrowed from the input.
+    Json {
+        text: &'a str,
+        source: Source,
+        /// For an item of a typed list (`ClusterRoleList`): the kind and apiVersion its items
+        /// may leave off.
+        defaults: Option<(Arc<str>, Arc<str>)>,
+    },
+    /// The input could not be split (invalid JSON at the top level).
+    Failed(Problem),
+}
+
+/// Splits a text into units parsed independently (in parallel by the loader).
+pub(crate) fn units(file: Arc<str>, text: &str, format: Format) -> Vec<Unit<'_>> {
+    match format {
+        Format::Yaml => split_yaml(file, text).into_iter().map(Unit::Yaml).collect(),
+        Format::Json => {
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+            json_units(file, text)
+        }
+    }
+}
+
+/// Lines counted up to a byte offset, incrementally (offsets must not decrease).
+struct LineCounter<'a> {
+    text: &'a [u8],
+    counted: usize,
+    line: usize,
+}
+
+impl LineCounter<'_> {
+    fn line_at(&mut self, offset: usize) -> usize {
+        let offset = offset.clamp(self.counted, self.text.len());
+        self.line += self.text[self.counted..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.counted = offset;
+        self.line
+    }
+}
+
+/// Byte offset of a borrowed slice within the text it was borrowed from.
+fn offset_in(text: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
+}
+
+/// Splits JSON input (one value or a stream) into units without building a value tree: a
+/// `List`'s items become one unit each, located at their own line.
+fn json_units(file: Arc<str>, text: &str) -> Vec<Unit<'_>> {
+    let mut out = Vec::new();
+    let mut lines = LineCounter {
+        text: text.as_bytes(),
+        counted: 0,
+        line: 1,
+    };
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+    let mut document = 0usize;
+    loop {
+        let before = stream.byte_offset();
+        let Some(next) = stream.next() else { break };
+        document += 1;
+        let raw = match next {
+            Ok(raw) => raw,
+            Err(e) => {
+                let src = Source {
+                    file: file.clone(),
+                    document,
+                    line: e.line().max(1),
+                    item: None,
+                };
+                out.push(Unit::Failed(Problem::at(
+                    &src,
+                    None,
+                    format!("invalid JSON: {}", strip_location(&e.to_string())),
+                )));
+                break;
+            }
+        };
+        let value_text = raw.get();
+        let start = offset_in(text, value_text).max(before);
+        let source = Source {
+            file: file.clone(),
+            document,
+            line: lines.line_at(start),
+            item: None,
+        };
+        match list_items(value_text) {
+            Ok(None) => out.push(Unit::Json {
+                text: value_text,
+                source,
+                defaults: None,
+            }),
+            Ok(Some(list)) => {
+                for (i, item) in list.items.into_iter().enumerate() {
+                    let line = lines.line_at(offset_in(text, item.get()));
+                    out.push(Unit::Json {
+                        text: item.get(),
+                        source: Source {
+                            line,
+                            item: Some(i),
+                            ..source.clone()
+                        },
+                        defaults: list.defaults.clone(),
+                    });
+                }
+            }
+            Err((line, message)) => {
+                let src = Source {
+                    line: source.line + line.saturating_sub(1),
+                    ..source
+                };
+                out.push(Unit::Failed(Problem::at(&src, None, message)));
+            }
+        }
+    }
+    out
+}
+
+/// The items of a JSON `List` (or `*List` with `items`), borrowed.
+struct RawList<'a> {
+    items: Vec<&'a RawValue>,
+    defaults: Option<(Arc<str>, Arc<str>)>,
+}
+
+/// A top-level JSON object's members, borrowed, with duplicate keys refused.
+struct TopLevel<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for TopLevel<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = TopLevel<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members: Vec<(std::borrow::Cow<'a, str>, &'a RawValue)> = Vec::new();
+                while let Some(k) = map.next_key::<std::borrow::Cow<'a, str>>()? {
+                    let v: &'a RawValue = map.next_value()?;
+                    if members.iter().any(|(x, _)| *x == k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate key \"{k}\" (the second would silently replace the first)"
+                        )));
+                    }
+                    members.push((k, v));
+                }
+                Ok(TopLevel(members))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// When a JSON value is a `List`, its items; `Ok(None)` for anything else (parsed as one unit).
+/// Errors are (line within the value, message).
+fn list_items(text: &str) -> Result<Option<RawList<'_>>, (usize, String)> {
+    if !text.starts_with('{') {
+        return Ok(None);
+    }
+    let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| {
+        (
+            e.line(),
+            format!("invalid JSON: {}", strip_location(&e.to_string())),
+        )
+    })?;
+    let get = |key: &str| top.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+    let str_of = |key: &str| -> Option<String> {
+        get(key).and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+    };
+    let kind = str_of("kind").unwrap_or_default();
+    let items = get("items");
+    let is_list = kind == "List" || (kind.ends_with("List") && items.is_some());
+    if !is_list {
+        return Ok(None);
+    }
+    let items = match items.map(RawValue::get) {
+        None | Some("null") => Vec::new(),
+        Some(t) if t.starts_with('[') => {
+            serde_json::from_str::<Vec<&RawValue>>(t).map_err(|e| {
+                (
+                    e.line(),
+                    format!("invalid JSON: {}", strip_location(&e.to_string())),
+                )
+            })?
+        }
+        Some(t) => {
+            let what = match t.as_bytes().first() {
+                Some(b'{') => "an object",
+                Some(b'"') => "a string",
+                Some(b't' | b'f') => "a boolean",
+                _ => "a number",
+            };
+            return Err((1, format!("{kind}: items must be a list, got {what}")));
+        }
+    };
+    let item_kind = kind.strip_suffix("List").unwrap_or("");
+    let defaults = (!item_kind.is_empty()).then(|| {
+        (
+            Arc::from(item_kind),
+            Arc::from(str_of("apiVersion").unwrap_or_default()),
+        )
+    });
+    Ok(Some(RawList { items, defaults }))
+}
+
+/// Parses one unit into objects, or problems naming their place.
+pub(crate) fn parse_unit(unit: &Unit<'_>) -> Vec<Result<Object, Problem>> {
+    match unit {
+        Unit::Yaml(chunk) => parse_chunk(chunk),
+        Unit::Failed(p) => vec![Err(p.clone())],
+        Unit::Json {
+            text,
+            source,
+            defaults,
+        } => {
+            let d = defaults.as_ref().map(|(k, a)| (&**k, &**a));
+            if let Some(r) = Object::from_json_typed(text, source, d) {
+                return vec![r];
+            }
+            let mut out = Vec::new();
+            match serde_json::from_str::<Strict>(text) {
+                Ok(Strict(v)) => {
+                    let v = match (v, defaults) {
+                        (Value::Object(mut m), Some((kind, api))) => {
+                            // A typed list (`ClusterRoleList`) may leave kind and apiVersion
+                            // off its items.
+                            m.entry("kind")
+                                .or_insert_with(|| Value::String(kind.to_string()));
+                            if !api.is_empty() {
+                                m.entry("apiVersion")
+                                    .or_insert_with(|| Value::String(api.to_string()));
+                            }
+                            Value::Object(m)
+                        }
+                        (v, _) => v,
+                    };
+                    if source.item.is_some()
+                        && v.get("kind").and_then(Value::as_str) == Some("List")
+                    {
+                        out.push(Err(Problem::at(
+                            source,
+                            None,
+                            "a List inside a List is not supported",
+                        )));
+                    } else {
+                        objects_from_value(v, source.clone(), &mut out);
+                    }
+                }
+                Err(e) => {
+                    let src = Source {
+                        line: source.line + e.line().saturating_sub(1),
+                        ..source.clone()
+                    };
+                    out.push(Err(Problem::at(
+                        &src,
+                        None,
+                        format!("invalid JSON: {}", strip_location(&e.to_string())),
+                    )));
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Splits a YAML stream into documents.
+fn split_yaml(file: Arc<str>, text: &str) -> Vec<Chunk<'_>> {
     // A byte-order mark (as some editors write it) is not content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if format == Format::Json {
-        return vec![Chunk {
-            file,
-            text,
-            line: 1,
-            document: 1,
-            format,
-        }];
-    }
     let mut chunks = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1usize;
@@ -91,7 +356,7 @@ pub(crate) fn split(file: Arc<str>, text: &str, format: Format) -> Vec<Chunk<'_>
     for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
         let marker = is_marker(line.trim_end_matches(['\n', '\r']));
         if marker && offset > start {
-            push_chunk(&file, &text[start..offset], start_line, format, &mut chunks);
+            push_chunk(&file, &text[start..offset], start_line, &mut chunks);
             start = offset;
             start_line = line_no;
         } else if marker {
@@ -99,17 +364,11 @@ pub(crate) fn split(file: Arc<str>, text: &str, format: Format) -> Vec<Chunk<'_>
         }
         offset += line.len();
     }
-    push_chunk(&file, &text[start..], start_line, format, &mut chunks);
+    push_chunk(&file, &text[start..], start_line, &mut chunks);
     chunks
 }
 
-fn push_chunk<'a>(
-    file: &Arc<str>,
-    t: &'a str,
-    line: usize,
-    format: Format,
-    chunks: &mut Vec<Chunk<'a>>,
-) {
+fn push_chunk<'a>(file: &Arc<str>, t: &'a str, line: usize, chunks: &mut Vec<Chunk<'a>>) {
     if has_content(t) {
         let document = chunks.len() + 1;
         chunks.push(Chunk {
@@ -117,7 +376,6 @@ fn push_chunk<'a>(
             text: t,
             line,
             document,
-            format,
         });
     }
 }
@@ -203,9 +461,9 @@ fn has_content(t: &str) -> bool {
 
 /// Parses one text in a given format into objects (used for review streams and tests too).
 pub fn parse_text(file: &str, text: &str, format: Format) -> Vec<Result<Object, Problem>> {
-    split(file.into(), text, format)
+    units(file.into(), text, format)
         .iter()
-        .flat_map(parse_chunk)
+        .flat_map(parse_unit)
         .collect()
 }
 
@@ -218,64 +476,31 @@ pub(crate) fn parse_chunk(chunk: &Chunk<'_>) -> Vec<Result<Object, Problem>> {
         line,
         item: None,
     };
-    match chunk.format {
-        Format::Yaml => {
-            if let Some(line) = too_deep_flow(chunk.text) {
+    if let Some(line) = too_deep_flow(chunk.text) {
+        out.push(Err(Problem::at(
+            &source(chunk.line + line),
+            None,
+            format!("invalid YAML: flow collections nested deeper than {MAX_FLOW_DEPTH} levels"),
+        )));
+        return out;
+    }
+    for doc in serde_yaml_ng::Deserializer::from_str(chunk.text) {
+        match Option::<Strict>::deserialize(doc) {
+            Ok(None) => {}
+            Ok(Some(Strict(v))) => {
+                objects_from_value(v, source(first_content_line(chunk)), &mut out)
+            }
+            Err(e) => {
+                let line = e
+                    .location()
+                    .map(|l| chunk.line + l.line().saturating_sub(1))
+                    .unwrap_or(chunk.line);
                 out.push(Err(Problem::at(
-                    &source(chunk.line + line),
+                    &source(line),
                     None,
-                    format!(
-                        "invalid YAML: flow collections nested deeper than {MAX_FLOW_DEPTH} levels"
-                    ),
+                    format!("invalid YAML: {}", strip_location(&e.to_string())),
                 )));
-                return out;
-            }
-            for doc in serde_yaml_ng::Deserializer::from_str(chunk.text) {
-                match Option::<Strict>::deserialize(doc) {
-                    Ok(None) => {}
-                    Ok(Some(Strict(v))) => {
-                        objects_from_value(v, source(first_content_line(chunk)), &mut out)
-                    }
-                    Err(e) => {
-                        let line = e
-                            .location()
-                            .map(|l| chunk.line + l.line().saturating_sub(1))
-                            .unwrap_or(chunk.line);
-                        out.push(Err(Problem::at(
-                            &source(line),
-                            None,
-                            format!("invalid YAML: {}", strip_location(&e.to_string())),
-                        )));
-                        break;
-                    }
-                }
-            }
-        }
-        Format::Json => {
-            let mut stream = serde_json::Deserializer::from_str(chunk.text).into_iter::<Strict>();
-            let mut counted = 0usize;
-            let mut line = 1usize;
-            loop {
-                let before = stream.byte_offset();
-                let next = stream.next();
-                let Some(next) = next else { break };
-                // Line where this value starts: after the previous one, past white space.
-                let rest = &chunk.text[before..];
-                let skipped = rest.len() - rest.trim_start().len();
-                let begin = before + skipped;
-                line += chunk.text[counted..begin].matches('\n').count();
-                counted = begin;
-                match next {
-                    Ok(Strict(v)) => objects_from_value(v, source(line), &mut out),
-                    Err(e) => {
-                        out.push(Err(Problem::at(
-                            &source(e.line().max(1)),
-                            None,
-                            format!("invalid JSON: {}", strip_location(&e.to_string())),
-                        )));
-                        break;
-                    }
-                }
+                break;
             }
         }
     }

@@ -2,8 +2,11 @@
 //!
 //! `serde_json::Value` keeps the last of two equal keys, so `subjects:` written twice would lose
 //! the first list without a word; kubectl's strict field validation rejects such a manifest.
-//! This wrapper builds the same `Value` and fails on the first duplicate, naming it.
+//! This wrapper builds the same `Value` and fails on the first duplicate, naming it. For input
+//! parsed straight into typed structs, [`NoDupes`] and [`Head`] make the same check without
+//! building anything.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -83,5 +86,202 @@ impl<'de> Visitor<'de> for StrictVisitor {
             m.insert(k, v);
         }
         Ok(Value::Object(m))
+    }
+}
+
+/// A key borrowed from the input where it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Keys seen in one mapping: a short list, a hash set once a mapping is large (so a hostile
+/// mapping with a million keys costs linear time, not quadratic).
+#[derive(Default)]
+struct Seen<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: Option<rustc_hash::FxHashSet<Cow<'de, str>>>,
+}
+
+impl<'de> Seen<'de> {
+    /// Records a key; `false` when it was already there.
+    fn insert(&mut self, k: Cow<'de, str>) -> bool {
+        if let Some(set) = &mut self.many {
+            return set.insert(k);
+        }
+        if self.few.contains(&k) {
+            return false;
+        }
+        self.few.push(k);
+        if self.few.len() > 32 {
+            self.many = Some(self.few.drain(..).collect());
+        }
+        true
+    }
+}
+
+fn duplicate<E: de::Error>(k: &str) -> E {
+    de::Error::custom(format!(
+        "duplicate key \"{k}\" (the second would silently replace the first)"
+    ))
+}
+
+/// Walks a value and fails on a duplicate key, building nothing (for input that is then parsed
+/// straight into a typed struct, whose own deserializer would keep the last duplicate).
+pub(crate) struct NoDupes;
+
+impl<'de> Deserialize<'de> for NoDupes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDupesVisitor)
+    }
+}
+
+struct NoDupesVisitor;
+
+impl<'de> Visitor<'de> for NoDupesVisitor {
+    type Value = NoDupes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<NoDupes, E> {
+        Ok(NoDupes)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NoDupes, E> {
+        Ok(NoDupes)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NoDupes, E> {
+        Ok(NoDupes)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NoDupes, E> {
+        Ok(NoDupes)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NoDupes, E> {
+        Ok(NoDupes)
+    }
+    fn visit_unit<E>(self) -> Result<NoDupes, E> {
+        Ok(NoDupes)
+    }
+    fn visit_none<E>(self) -> Result<NoDupes, E> {
+        Ok(NoDupes)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NoDupes, D::Error> {
+        NoDupes::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoDupes, A::Error> {
+        while seq.next_element::<NoDupes>()?.is_some() {}
+        Ok(NoDupes)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDupes, A::Error> {
+        let mut seen = Seen::default();
+        while let Some(Key(k)) = map.next_key()? {
+            map.next_value::<NoDupes>()?;
+            if !seen.insert(k.clone()) {
+                return Err(duplicate(&k));
+            }
+        }
+        Ok(NoDupes)
+    }
+}
+
+/// A top-level object's `kind` and `apiVersion` (when they are strings), after a walk of the
+/// whole object that fails on any duplicate key.
+pub(crate) struct Head<'de> {
+    pub(crate) kind: Option<Cow<'de, str>>,
+    pub(crate) api_version: Option<Cow<'de, str>>,
+}
+
+impl<'de> Deserialize<'de> for Head<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Head<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
+                let mut head = Head {
+                    kind: None,
+                    api_version: None,
+                };
+                let mut seen = Seen::default();
+                while let Some(Key(k)) = map.next_key()? {
+                    match &*k {
+                        "kind" => head.kind = map.next_value::<MaybeStr<'de>>()?.0,
+                        "apiVersion" => head.api_version = map.next_value::<MaybeStr<'de>>()?.0,
+                        _ => {
+                            map.next_value::<NoDupes>()?;
+                        }
+                    }
+                    if !seen.insert(k.clone()) {
+                        return Err(duplicate(&k));
+                    }
+                }
+                Ok(head)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A string value, or `None` for any other value (which is still checked for duplicate keys).
+struct MaybeStr<'de>(Option<Cow<'de, str>>);
+
+impl<'de> Deserialize<'de> for MaybeStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_unit<E>(self) -> Result<MaybeStr<'de>, E> {
+                Ok(MaybeStr(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeStr<'de>, A::Error> {
+                NoDupesVisitor.visit_seq(seq).map(|_| MaybeStr(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MaybeStr<'de>, A::Error> {
+                NoDupesVisitor.visit_map(map).map(|_| MaybeStr(None))
+            }
+        }
+        d.deserialize_any(V)
     }
 }

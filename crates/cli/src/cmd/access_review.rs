@@ -6,14 +6,16 @@
 //! and the others go on. Reviews are answered in parallel and written in input order.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::{Read, Write};
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
-use virtguard_rbac::{Attributes, Policy, ResourceAttributes, User};
+use virtguard_rbac::{Attributes, Decision, Policy, ResourceAttributes, User};
 
 use crate::args::{AccessReviewArgs, Global};
 use crate::input::load_all;
@@ -34,7 +36,8 @@ struct Review<'a> {
 struct Spec<'a> {
     #[serde(borrow)]
     user: Option<Cow<'a, str>>,
-    groups: Option<Vec<String>>,
+    #[serde(borrow)]
+    groups: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow)]
     resource_attributes: Option<ResourceIn<'a>>,
     #[serde(borrow)]
@@ -71,11 +74,41 @@ fn s<'x>(v: &'x Option<Cow<'_, str>>) -> &'x str {
 
 /// The status of one review, or the reason it could not be evaluated.
 enum Answer {
-    Decided { allowed: bool, reason: String },
+    Decided(Decision),
     Error(String),
 }
 
-fn evaluate(policy: &Policy, r: &Review<'_>) -> Answer {
+/// State one thread reuses from review to review: the user's strings (so a review allocates no
+/// user), and the JSON of every reason already written. An allowed decision's reason names only
+/// the binding and the subject that granted it, and a stream of reviews meets the same few
+/// thousand of those again and again.
+#[derive(Default)]
+struct Scratch {
+    user: User,
+    reasons: FxHashMap<(usize, usize), Box<[u8]>>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Sets `user` to the review's user and groups, reusing its strings' memory.
+fn set_user(user: &mut User, name: &str, groups: &[Cow<'_, str>]) {
+    user.name.clear();
+    user.name.push_str(name);
+    user.groups.truncate(groups.len());
+    for (i, g) in groups.iter().enumerate() {
+        match user.groups.get_mut(i) {
+            Some(slot) => {
+                slot.clear();
+                slot.push_str(g);
+            }
+            None => user.groups.push(g.to_string()),
+        }
+    }
+}
+
+fn evaluate(policy: &Policy, r: &Review<'_>, user: &mut User) -> Answer {
     if s(&r.kind) != "SubjectAccessReview" {
         return Answer::Error(format!(
             "kind must be SubjectAccessReview, got \"{}\"",
@@ -91,7 +124,7 @@ fn evaluate(policy: &Policy, r: &Review<'_>) -> Answer {
     let Some(spec) = &r.spec else {
         return Answer::Error("spec is required".to_string());
     };
-    let groups = spec.groups.clone().unwrap_or_default();
+    let groups = spec.groups.as_deref().unwrap_or_default();
     let user_name = s(&spec.user);
     if user_name.is_empty() && groups.is_empty() {
         return Answer::Error(
@@ -99,7 +132,8 @@ fn evaluate(policy: &Policy, r: &Review<'_>) -> Answer {
                 .to_string(),
         );
     }
-    let user = User::new(user_name, groups);
+    set_user(user, user_name, groups);
+    let user = &*user;
     let attrs = match (&spec.resource_attributes, &spec.non_resource_attributes) {
         (Some(_), Some(_)) => {
             return Answer::Error(
@@ -114,7 +148,7 @@ fn evaluate(policy: &Policy, r: &Review<'_>) -> Answer {
             )
         }
         (Some(ra), None) => Attributes::resource(
-            &user,
+            user,
             s(&ra.verb),
             ResourceAttributes {
                 namespace: s(&ra.namespace),
@@ -124,62 +158,117 @@ fn evaluate(policy: &Policy, r: &Review<'_>) -> Answer {
                 name: s(&ra.name),
             },
         ),
-        (None, Some(n)) => Attributes::non_resource(&user, s(&n.verb), s(&n.path)),
+        (None, Some(n)) => Attributes::non_resource(user, s(&n.verb), s(&n.path)),
     };
-    let d = policy.decide(&attrs);
-    Answer::Decided {
-        allowed: d.allowed,
-        reason: d.reason(policy),
-    }
+    Answer::Decided(policy.decide(&attrs))
 }
 
-fn status_json(a: &Answer) -> String {
+/// Appends a string as a JSON string literal.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail, and a &str always serialises.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Appends the `status` object of an answer as JSON.
+fn push_status(
+    out: &mut Vec<u8>,
+    a: &Answer,
+    policy: &Policy,
+    reasons: &mut FxHashMap<(usize, usize), Box<[u8]>>,
+) {
     match a {
-        Answer::Decided { allowed, reason } => {
-            if reason.is_empty() {
-                format!("{{\"allowed\":{allowed},\"denied\":false}}")
-            } else {
-                format!(
-                    "{{\"allowed\":{allowed},\"denied\":false,\"reason\":{}}}",
-                    serde_json::to_string(reason).unwrap_or_default()
-                )
+        Answer::Decided(d) => {
+            let _ = write!(out, "{{\"allowed\":{},\"denied\":false", d.allowed);
+            match d.grants.first() {
+                Some(g) if d.allowed => {
+                    let json = reasons.entry((g.binding, g.subject)).or_insert_with(|| {
+                        let mut j = Vec::new();
+                        push_json_str(&mut j, &d.reason(policy));
+                        j.into_boxed_slice()
+                    });
+                    out.extend_from_slice(b",\"reason\":");
+                    out.extend_from_slice(json);
+                }
+                _ => {
+                    let reason = d.reason(policy);
+                    if !reason.is_empty() {
+                        out.extend_from_slice(b",\"reason\":");
+                        push_json_str(out, &reason);
+                    }
+                }
             }
+            out.push(b'}');
         }
-        Answer::Error(e) => format!(
-            "{{\"allowed\":false,\"denied\":false,\"evaluationError\":{}}}",
-            serde_json::to_string(e).unwrap_or_default()
-        ),
+        Answer::Error(e) => {
+            out.extend_from_slice(b"{\"allowed\":false,\"denied\":false,\"evaluationError\":");
+            push_json_str(out, e);
+            out.push(b'}');
+        }
     }
 }
 
 /// A line for input that could not be parsed at all.
-fn error_line(where_: &str, msg: &str) -> String {
-    let status = status_json(&Answer::Error(format!("{where_}: {msg}")));
-    format!(
-        "{{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\",\"status\":{status}}}"
-    )
+fn push_error_line(out: &mut Vec<u8>, where_: &str, msg: &str) {
+    out.extend_from_slice(
+        b"{\"apiVersion\":\"authorization.k8s.io/v1\",\"kind\":\"SubjectAccessReview\",\"status\":",
+    );
+    out.extend_from_slice(b"{\"allowed\":false,\"denied\":false,\"evaluationError\":");
+    push_json_str(out, &format!("{where_}: {msg}"));
+    out.push(b'}');
+    out.extend_from_slice(b"}\n");
 }
 
-/// Answers one JSON review given as text; returns the output line and whether it failed.
-fn answer_json_text(policy: &Policy, text: &str, where_: &str) -> (String, bool) {
+/// Answers one JSON review given as text, appending its output line (with the newline) to
+/// `out`; returns whether it failed. `where_` names the review in messages and is only called
+/// when one is needed.
+fn answer_json_text(
+    out: &mut Vec<u8>,
+    policy: &Policy,
+    text: &str,
+    where_: &dyn Fn() -> String,
+) -> bool {
     let text = text.trim();
     let review: Review<'_> = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(e) => return (error_line(where_, &format!("invalid review: {e}")), true),
+        Err(e) => {
+            push_error_line(out, &where_(), &format!("invalid review: {e}"));
+            return true;
+        }
     };
-    let answer = evaluate(policy, &review);
+    SCRATCH.with_borrow_mut(|scratch| {
+        let answer = evaluate(policy, &review, &mut scratch.user);
+        write_answer(out, policy, text, &review, &answer, &mut scratch.reasons)
+    })
+}
+
+/// Writes the output line of an answered review.
+fn write_answer(
+    out: &mut Vec<u8>,
+    policy: &Policy,
+    text: &str,
+    review: &Review<'_>,
+    answer: &Answer,
+    reasons: &mut FxHashMap<(usize, usize), Box<[u8]>>,
+) -> bool {
     let failed = matches!(answer, Answer::Error(_));
-    let status = status_json(&answer);
     // Fast path: splice the status into the original single-line object.
     if review.status.is_none() && !text.contains('\n') && text.len() > 2 {
         if let Some(body) = text.strip_suffix('}') {
             let body = body.trim_end();
             if !body.ends_with('{') {
-                return (format!("{body},\"status\":{status}}}"), failed);
+                out.extend_from_slice(body.as_bytes());
+                out.extend_from_slice(b",\"status\":");
+                push_status(out, answer, policy, reasons);
+                out.extend_from_slice(b"}\n");
+                return failed;
             }
         }
     }
-    (with_status(text, &status), failed)
+    let mut status = Vec::new();
+    push_status(&mut status, answer, policy, reasons);
+    out.extend_from_slice(with_status(text, &String::from_utf8_lossy(&status)).as_bytes());
+    out.push(b'\n');
+    failed
 }
 
 /// Re-serialises a review as one line with `status` replaced.
@@ -196,47 +285,70 @@ fn with_status(text: &str, status: &str) -> String {
     }
 }
 
+/// Reviews answered per batch: the batch's lines are answered in parallel, then written in
+/// order, so memory stays bounded however many reviews come in.
+const BATCH_LINES: usize = 16 * 1024;
+
 pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
+    // The reviews are read while the snapshot loads.
+    let requests = a.requests.clone();
+    let reader = std::thread::spawn(move || -> Result<String> {
+        let mut text = String::new();
+        match requests.as_deref() {
+            None | Some("-") => {
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read reviews from stdin")?;
+            }
+            Some(path) => {
+                text =
+                    std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+            }
+        }
+        Ok(text)
+    });
     let loaded = load_all(g)?;
+    let mut timer = crate::timing::Timer::from_env();
     let policy = &loaded.policy;
-    let mut text = String::new();
-    match a.requests.as_deref() {
-        None | Some("-") => {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read reviews from stdin")?;
-        }
-        Some(path) => {
-            text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        }
-    }
+    let text = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread reading the reviews failed"))??;
     let name = a.requests.as_deref().unwrap_or("<stdin>");
-    let outputs: Vec<(String, bool)> = if looks_like_json_lines(&text) {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut failed = false;
+    if looks_like_json_lines(&text) {
         let lines: Vec<(usize, &str)> = text
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .collect();
-        lines
-            .par_chunks(2048)
-            .flat_map_iter(|chunk| {
-                chunk
-                    .iter()
-                    .map(|(i, l)| answer_json_text(policy, l, &format!("{name}:{}", i + 1)))
-            })
-            .collect()
+        for batch in lines.chunks(BATCH_LINES) {
+            let parts: Vec<(Vec<u8>, bool)> = batch
+                .par_chunks(1024)
+                .map(|chunk| {
+                    let bytes: usize = chunk.iter().map(|(_, l)| l.len() + 160).sum();
+                    let mut buf = Vec::with_capacity(bytes);
+                    let mut failed = false;
+                    for (i, l) in chunk {
+                        failed |=
+                            answer_json_text(&mut buf, policy, l, &|| format!("{name}:{}", i + 1));
+                    }
+                    (buf, failed)
+                })
+                .collect();
+            for (buf, f) in parts {
+                failed |= f;
+                out.write_all(&buf)?;
+            }
+        }
     } else {
-        yaml_or_json_stream(policy, &text, name)
-    };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut failed = false;
-    for (line, f) in outputs {
-        failed |= f;
-        out.write_all(line.as_bytes())?;
-        out.write_all(b"\n")?;
+        let mut buf = Vec::new();
+        failed = yaml_or_json_stream(&mut buf, policy, &text, name);
+        out.write_all(&buf)?;
     }
     out.flush()?;
+    timer.mark("reviews");
     Ok(if failed { crate::EXIT_ERROR } else { 0 })
 }
 
@@ -251,9 +363,10 @@ fn looks_like_json_lines(text: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A pretty-printed JSON stream or a YAML stream, answered in order.
-fn yaml_or_json_stream(policy: &Policy, text: &str, name: &str) -> Vec<(String, bool)> {
-    let mut out = Vec::new();
+/// A pretty-printed JSON stream or a YAML stream, answered in order; returns whether any
+/// review failed.
+fn yaml_or_json_stream(out: &mut Vec<u8>, policy: &Policy, text: &str, name: &str) -> bool {
+    let mut failed = false;
     if text.trim_start().starts_with('{') {
         let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
         loop {
@@ -261,35 +374,33 @@ fn yaml_or_json_stream(policy: &Policy, text: &str, name: &str) -> Vec<(String, 
                 None => break,
                 Some(Ok(v)) => {
                     let t = v.to_string();
-                    out.push(answer_json_text(policy, &t, name));
+                    failed |= answer_json_text(out, policy, &t, &|| name.to_string());
                 }
                 Some(Err(e)) => {
-                    out.push((
-                        error_line(
-                            &format!("{name}:{}", e.line()),
-                            &format!("invalid JSON: {e}"),
-                        ),
-                        true,
-                    ));
-                    break;
+                    push_error_line(
+                        out,
+                        &format!("{name}:{}", e.line()),
+                        &format!("invalid JSON: {e}"),
+                    );
+                    return true;
                 }
             }
         }
-        return out;
+        return failed;
     }
     for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let where_ = format!("{name}: document {}", i + 1);
+        let where_ = || format!("{name}: document {}", i + 1);
         match Option::<Value>::deserialize(doc) {
             Ok(None) => {}
             Ok(Some(v)) => {
                 let t = v.to_string();
-                out.push(answer_json_text(policy, &t, &where_));
+                failed |= answer_json_text(out, policy, &t, &where_);
             }
             Err(e) => {
-                out.push((error_line(&where_, &format!("invalid YAML: {e}")), true));
-                break;
+                push_error_line(out, &where_(), &format!("invalid YAML: {e}"));
+                return true;
             }
         }
     }
-    out
+    failed
 }
