@@ -2,12 +2,24 @@
 //! here is pure; this module turns a directory into the data [`crate::reconcile`] and
 //! [`crate::review`] work on, and writes their results back.
 //!
-//! Layout (what [`PkiDir::write_issued`] writes and the rest reads): `DIR/<secret>/tls.crt`,
-//! `DIR/<secret>/tls.key` (mode 0600) for each secret, `DIR/<ca>/ca-bundle` for the three CA
-//! ConfigMaps (named like their secrets), `DIR/kubevirt-external-ca/ca-bundle` (the external-CA
-//! inbox), and `DIR/virtguard-pki.json` ([`PkiState`]): the namespace, the rotation settings and
-//! each secret's `kubevirt.io/duration` annotation. Every file is replaced through a temporary
-//! file and a rename, so a reader never sees a half-written file.
+//! Layout (what [`PkiDir::write_issued`] writes and the rest reads):
+//! * `DIR/<secret>/tls.crt`, `DIR/<secret>/tls.key` (mode 0600) for each secret, published the
+//!   way kubelet publishes a Secret volume: the pair is written into a new sibling directory
+//!   `DIR/<secret>/..<timestamp>/`, then the symlink `DIR/<secret>/..data` is swapped to it in
+//!   one `rename`, and `tls.crt` / `tls.key` are links through `..data`. A reader that resolves
+//!   `..data` once (e.g. opens `realpath tls.crt` and the `tls.key` next to it) never sees a new
+//!   certificate with an old key; the previous generation is kept until the next write for
+//!   readers that resolved it just before the swap.
+//! * `DIR/<ca>/ca-bundle` for the three CA ConfigMaps (named like their secrets) and
+//!   `DIR/kubevirt-external-ca/ca-bundle` (the external-CA inbox), each replaced atomically
+//!   (temporary file, fsync, rename).
+//! * `DIR/virtguard-pki.json` ([`PkiState`]): the namespace, the rotation settings and each
+//!   secret's `kubevirt.io/duration` annotation.
+//!
+//! A rotation ([`PkiDir::rotate`]) publishes in KubeVirt's order — CA secrets, then the CA
+//! bundles, then the component certificates — and every file is on disk (fsync) before the next
+//! step starts, so a peer is never handed a certificate whose CA is not yet in the bundle it
+//! reads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -16,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use time::OffsetDateTime;
 
 use crate::components::{
     CaKind, CA_BUNDLE_KEY, CERT_KEY, DEFAULT_NAMESPACE, EXTERNAL_CA_CONFIG_MAP, PRIVATE_KEY_KEY,
@@ -31,6 +44,9 @@ use crate::schedule::{Schedule, SelfSignConfiguration};
 
 /// Name of the state file in a PKI directory.
 pub const STATE_FILE: &str = "virtguard-pki.json";
+
+/// The symlink each secret directory's `tls.crt` and `tls.key` go through.
+pub const DATA_LINK: &str = "..data";
 
 /// What the directory records next to the certificates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +139,18 @@ pub fn read_text(path: &Path) -> Result<Option<String>, StoreError> {
     }
 }
 
-/// Creates `path` (which must not exist) with `contents` and permissions `mode`.
+/// Flushes a directory's entries (a rename in it) to disk.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Creates `path` (which must not exist) with `contents` and permissions `mode`, on disk.
 fn create_file(path: &Path, contents: &str, mode: u32) -> Result<(), StoreError> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -143,7 +170,7 @@ fn create_file(path: &Path, contents: &str, mode: u32) -> Result<(), StoreError>
     }
     #[cfg(not(unix))]
     let _ = mode;
-    Ok(())
+    f.sync_all().map_err(io(path))
 }
 
 fn remove_if_present(path: &Path) -> Result<(), StoreError> {
@@ -153,8 +180,8 @@ fn remove_if_present(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Replaces `path` with `contents` (permissions `mode`) through a temporary file in the same
-/// directory and a rename: readers see the old or the new content, never half of it.
+/// Replaces `path` with `contents` (permissions `mode`) atomically: a temporary file in the same
+/// directory, fsync, rename, fsync of the directory. Readers see the old or the new content.
 pub fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), StoreError> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -168,13 +195,93 @@ pub fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), StoreErr
     let tmp = parent.join(format!(".{name}.tmp"));
     remove_if_present(&tmp)?;
     create_file(&tmp, contents, mode)?;
-    fs::rename(&tmp, path).map_err(io(path))
+    fs::rename(&tmp, path).map_err(io(path))?;
+    sync_dir(parent)
 }
 
-/// Writes a certificate and its key into `dir`.
+/// A fresh generation directory in `dir`, named after the current time like kubelet's
+/// (`..2026_01_02_03_04_05.123456789`); returns its name.
+fn new_generation(dir: &Path) -> Result<String, StoreError> {
+    let t = OffsetDateTime::now_utc();
+    let base = format!(
+        "..{:04}_{:02}_{:02}_{:02}_{:02}_{:02}.{:09}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
+    );
+    for n in 0u32.. {
+        let name = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}_{n}")
+        };
+        let path = dir.join(&name);
+        match fs::create_dir(&path) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    Err(io(dir)(std::io::Error::other("no free generation name")))
+}
+
+/// Publishes a certificate and its key in `dir` as one atomic swap (see the module comment).
+#[cfg(unix)]
 fn write_pair(dir: &Path, cert_pem: &str, key_pem: &str) -> Result<(), StoreError> {
-    write_file(&dir.join(CERT_KEY), cert_pem, 0o644)?;
-    write_file(&dir.join(PRIVATE_KEY_KEY), key_pem, 0o600)
+    use std::os::unix::fs::symlink;
+
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let data = dir.join(DATA_LINK);
+    let previous = fs::read_link(&data).ok();
+    let generation = new_generation(dir)?;
+    let gen_dir = dir.join(&generation);
+    create_file(&gen_dir.join(CERT_KEY), cert_pem, 0o644)?;
+    create_file(&gen_dir.join(PRIVATE_KEY_KEY), key_pem, 0o600)?;
+    sync_dir(&gen_dir)?;
+
+    let tmp = dir.join(format!("{DATA_LINK}_tmp"));
+    remove_if_present(&tmp)?;
+    symlink(&generation, &tmp).map_err(io(&tmp))?;
+    fs::rename(&tmp, &data).map_err(io(&data))?;
+    // The visible names go through `..data` (a plain file from an older layout, or one a user
+    // put there, is replaced by the link).
+    for name in [CERT_KEY, PRIVATE_KEY_KEY] {
+        let target = Path::new(DATA_LINK).join(name);
+        let path = dir.join(name);
+        if fs::read_link(&path).ok().as_deref() == Some(target.as_path()) {
+            continue;
+        }
+        let tmp = dir.join(format!(".{name}.link-tmp"));
+        remove_if_present(&tmp)?;
+        symlink(&target, &tmp).map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+    }
+    sync_dir(dir)?;
+
+    // Older generations go; the one just replaced stays for readers that resolved it before
+    // the swap.
+    let keep = |name: &str| name == generation || previous.as_deref() == Some(Path::new(name));
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && name.starts_with("..") && !keep(&name) {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Without symlinks: each file replaced atomically, the key first.
+#[cfg(not(unix))]
+fn write_pair(dir: &Path, cert_pem: &str, key_pem: &str) -> Result<(), StoreError> {
+    write_file(&dir.join(PRIVATE_KEY_KEY), key_pem, 0o600)?;
+    write_file(&dir.join(CERT_KEY), cert_pem, 0o644)
 }
 
 /// A PKI directory.
@@ -264,7 +371,7 @@ impl PkiDir {
         write_file(&path, &format!("{text}\n"), 0o644)
     }
 
-    /// Writes secret `name`'s certificate and key.
+    /// Publishes secret `name`'s certificate and key as one atomic swap.
     pub fn write_secret(
         &self,
         name: &str,
@@ -354,9 +461,9 @@ impl PkiDir {
         })
     }
 
-    /// Writes a rotation in virt-operator's order: the CA secrets, the changed bundles, the
-    /// emptied inbox, the component certificates, and last the state file (with `state`'s
-    /// settings and the rotation's annotations).
+    /// Writes a rotation in the order that keeps every peer able to verify what it is handed:
+    /// the CA secrets, the changed bundles, the emptied inbox, the component certificates, and
+    /// last the state file (with `state`'s settings and the rotation's annotations).
     pub fn apply(&self, rotation: &Rotation, state: &PkiState) -> Result<(), StoreError> {
         for c in rotation.ca_changes() {
             self.write_secret(c.secret, &c.issued.cert_pem, &c.issued.key_pem)?;
