@@ -5,27 +5,22 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
 use serde_json::Value;
 use virtguard_pki::problems::{problems, CheckContext, Problem, SecretInput};
 use virtguard_pki::schedule::{CertificateRotateStrategy, Schedule};
+use virtguard_pki::secret::{config_map_bundle, duration_annotation, secret_data};
 use virtguard_pki::{secret_template, CaKind, CertKind};
 
 use crate::context::Context;
 use crate::finding::{Finding, Severity};
-use crate::value::{object_ref, str_at};
+use crate::value::object_ref;
 use crate::{finding, Selection};
 
+/// `key` of a Secret as PEM text, through the PKI's Secret reader.
 fn decode(v: &Value, key: &str) -> Result<String, String> {
-    let text = v
-        .pointer("/data")
-        .and_then(|d| d.get(key))
-        .and_then(Value::as_str)
+    let bytes = secret_data(v, key)
+        .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("data.{key} is missing"))?;
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .map_err(|e| format!("data.{key} is not base64: {e}"))?;
     String::from_utf8(bytes).map_err(|_| format!("data.{key} is not PEM text"))
 }
 
@@ -62,12 +57,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
         .of_kind("ConfigMap")
         .iter()
         .filter(|o| o.namespace == ns)
-        .filter_map(|o| {
-            let b = Context::value(o)
-                .pointer("/data/ca-bundle")
-                .and_then(Value::as_str)?;
-            Some((o.name.as_str(), b))
-        })
+        .filter_map(|o| Some((o.name.as_str(), config_map_bundle(Context::value(o))?)))
         .collect();
     let schedule = ctx
         .kubevirt()
@@ -119,7 +109,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
             name: &o.name,
             cert_pem: &cert,
             key_pem: &key,
-            duration_annotation: str_at(v, "/metadata/annotations/kubevirt.io~1duration"),
+            duration_annotation: duration_annotation(v),
         };
         for p in problems(&input, &check) {
             let mut f = finding("VG801", format!("Secret {ns}/{}: {p}", o.name));

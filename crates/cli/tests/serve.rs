@@ -1,12 +1,20 @@
 //! `virtguard serve` end to end with real clients: certificates from `virtguard certs init`,
 //! `curl` with client certificates (KubeVirt's peer identity rule), a certificate rotated on
-//! disk while serving, and a graceful stop on SIGTERM. Loopback only; skipped with a note when
-//! `curl` is not installed.
+//! disk while serving, forced CA and leaf rotations (`certs rotate`) under a stream of `curl`
+//! and `openssl` requests that drop none, and a graceful stop on SIGTERM. Loopback only;
+//! skipped with a note when `curl` is not installed.
+
+#[path = "../../server/tests/common/rotation_clients.rs"]
+mod rotation_clients;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rotation_clients::{collect, curl_command, spawn_all, Target};
 
 fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("virtguard")
@@ -24,6 +32,20 @@ struct Server {
     addr: String,
 }
 
+impl Server {
+    fn port(&self) -> u16 {
+        port_of(&self.addr)
+    }
+}
+
+/// The port of `HOST:PORT`.
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -31,7 +53,9 @@ impl Drop for Server {
     }
 }
 
-fn start(pki: &Path, extra: &[&str]) -> Server {
+/// `serve` on the certificate of secret `secret`; its log goes to `<pki>.serve.log`.
+fn start(pki: &Path, secret: &str, extra: &[&str]) -> Server {
+    let log = std::fs::File::create(pki.with_extension("serve.log")).expect("log file");
     let mut child = Command::new(bin())
         .args([
             "serve",
@@ -40,10 +64,10 @@ fn start(pki: &Path, extra: &[&str]) -> Server {
             "--print-address",
             "--tls-dir",
         ])
-        .arg(pki.join("kubevirt-virt-api-certs"))
+        .arg(pki.join(secret))
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .expect("spawn serve");
     let mut line = String::new();
@@ -59,30 +83,17 @@ fn start(pki: &Path, extra: &[&str]) -> Server {
 /// curl against the server as virt-api's DNS name (its certificate's SAN), with an optional
 /// client certificate secret; returns (HTTP code or 0 on TLS failure, body).
 fn curl(pki: &Path, addr: &str, path: &str, client: Option<&str>) -> (u16, String) {
-    let port = addr.rsplit(':').next().expect("port");
-    let host = "virt-api.kubevirt.svc";
-    let mut c = Command::new("curl");
-    c.args([
-        "-sS",
-        "--max-time",
-        "10",
-        "-w",
-        "\n%{http_code}",
-        "--resolve",
-    ])
-    .arg(format!("{host}:{port}:127.0.0.1"))
-    .arg("--cacert")
-    .arg(pki.join("kubevirt-ca/ca-bundle"));
-    if let Some(secret) = client {
-        c.arg("--cert")
-            .arg(pki.join(secret).join("tls.crt"))
-            .arg("--key")
-            .arg(pki.join(secret).join("tls.key"));
-    }
-    let out = c
-        .arg(format!("https://{host}:{port}{path}"))
-        .output()
-        .expect("curl");
+    let port = port_of(addr);
+    let identity = client.map(|s| (pki.join(s).join("tls.crt"), pki.join(s).join("tls.key")));
+    let out = curl_command(
+        "virt-api.kubevirt.svc",
+        port,
+        path,
+        &pki.join("kubevirt-ca/ca-bundle"),
+        identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    )
+    .output()
+    .expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
@@ -116,6 +127,7 @@ fn mtls_with_kubevirt_identities_and_graceful_stop() {
     let ca = pki.join("kubevirt-ca/ca-bundle");
     let srv = start(
         &pki,
+        "kubevirt-virt-api-certs",
         &[
             "--client-ca",
             ca.to_str().expect("p"),
@@ -313,4 +325,81 @@ fn bad_listen_and_tls_version_flags_are_usage_errors() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--min-tls-version \"1.0\": use 1.2 or 1.3")
     );
+}
+
+/// The scenario of issue 10 §1: `serve` on virt-handler's server certificate requiring
+/// virt-handler clients, `curl` and `openssl` making a new TLS connection per request and
+/// reading their files from disk each time, while `certs rotate --force-ca` and forced leaf
+/// rotations run. Not one request may fail.
+#[test]
+fn forced_ca_and_leaf_rotations_while_serving_drop_no_request() {
+    let openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have("curl") || !openssl {
+        eprintln!("note: curl or openssl not installed; rotation test skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let pki = tmp.path().join("pki");
+    init(&pki, &[]);
+    let bundle = pki.join("kubevirt-ca/ca-bundle");
+    let srv = start(
+        &pki,
+        "kubevirt-virt-handler-server-certs",
+        &[
+            "--client-ca",
+            bundle.to_str().expect("path"),
+            "--client-cn-types",
+            "virt-handler",
+        ],
+    );
+    let target = Target {
+        port: srv.port(),
+        host: "virt-handler.kubevirt.svc".to_string(),
+        secret_dir: pki.join("kubevirt-virt-handler-certs"),
+        bundle,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let clients = spawn_all(&target, 400, &stop, deadline);
+    let rotate = |extra: &[&str]| {
+        let out = Command::new(bin())
+            .args(["certs", "rotate", "--dir"])
+            .arg(&pki)
+            .args(extra)
+            .output()
+            .expect("rotate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Spaced so that every CA gets its own CN (`kubevirt.io@<unix seconds>`).
+    for extra in [
+        &["--force-ca"][..],
+        &[
+            "--force",
+            "kubevirt-virt-handler-certs",
+            "--force",
+            "kubevirt-virt-handler-server-certs",
+        ],
+        &["--force-ca"],
+        &["--force", "kubevirt-virt-handler-certs"],
+    ] {
+        std::thread::sleep(Duration::from_millis(1200));
+        rotate(extra);
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    stop.store(true, Ordering::Relaxed);
+    let failures = collect(clients, 200);
+    let log = std::fs::read_to_string(pki.with_extension("serve.log")).unwrap_or_default();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:#?}\nserve log:\n{log}",
+        failures.len()
+    );
+    drop(srv);
 }

@@ -8,9 +8,15 @@
 //! * [`bundle`]: the `ca-bundle` merge (overlap window, 50-entry cap, external CAs).
 //! * [`peer`]: the mTLS peer identity check between KubeVirt components.
 //! * [`inspect`] / [`mod@problems`]: summaries of certificates and keys, and what is wrong with a secret.
+//! * [`reconcile`]: virt-operator's reconcile as data — a whole PKI issued, or what a rotation
+//!   regenerates and how the bundles change.
+//! * [`review`]: a set of secrets and bundles checked as `certs inspect` reports them.
+//! * [`secret`]: Secrets and ConfigMaps as Kubernetes objects — the manifests, and the one
+//!   reader of their data.
+//! * [`store`]: the PKI directory (`certs init --dir`) — the only module that touches files.
 //!
-//! Nothing here reads files, the network or the clock: every time-dependent function takes
-//! `now`.
+//! Apart from [`store`], nothing here reads files, the network or the clock: every
+//! time-dependent function takes `now`.
 
 #![warn(missing_docs)]
 
@@ -26,7 +32,11 @@ pub mod key;
 pub mod peer;
 pub mod pem;
 pub mod problems;
+pub mod reconcile;
+pub mod review;
 pub mod schedule;
+pub mod secret;
+pub mod store;
 pub mod verify;
 
 pub use bundle::{initial_ca_bundle, merge_ca_bundle, BundleReport, MergedBundle};
@@ -48,8 +58,11 @@ pub use peer::{
     verify_peer, verify_peer_pem, Connection, PeerError, PeerIdentity, PeerPolicy, PeerRole,
 };
 pub use problems::{problems, CheckContext, KeyHolder, Problem, SecretInput};
+pub use reconcile::{issue_all, plan_rotation, Issued, Rotation, RotationRequest, Why};
+pub use review::{review, Gathered, Review};
 pub use schedule::{
-    validate, CertConfig, CertificateRotateStrategy, Schedule, SelfSignConfiguration,
-    ValidationCause,
+    validate, CertConfig, CertificateRotateStrategy, DurationOverrides, InvalidSettings, Schedule,
+    SelfSignConfiguration, ValidationCause,
 };
+pub use store::{PkiDir, StoreError};
 pub use verify::{verify_chain, ChainError, RequiredUsage};

@@ -21,6 +21,47 @@ pub enum PeerRole {
     Server,
 }
 
+impl PeerRole {
+    /// What `leaf` is: from its CN (`kubevirt.io:system:client:…` or `…:node:…`), else from
+    /// its extended key usage when it has exactly one of clientAuth and serverAuth.
+    pub fn of(leaf: &Certificate) -> Option<PeerRole> {
+        let cn = leaf.common_name().unwrap_or_default();
+        if cn.starts_with("kubevirt.io:system:client:") {
+            return Some(PeerRole::Client);
+        }
+        if cn.starts_with("kubevirt.io:system:node:") {
+            return Some(PeerRole::Server);
+        }
+        let eku = &leaf.summary().ext_key_usages;
+        match (
+            eku.contains(&ExtKeyUsage::ClientAuth),
+            eku.contains(&ExtKeyUsage::ServerAuth),
+        ) {
+            (true, false) => Some(PeerRole::Client),
+            (false, true) => Some(PeerRole::Server),
+            _ => None,
+        }
+    }
+
+    /// Every component type KubeVirt accepts for this role in any of its connections, in
+    /// [`Connection::ALL`] order.
+    pub fn accepted_types(self) -> Vec<String> {
+        let mut types: Vec<String> = Vec::new();
+        for c in Connection::ALL {
+            let policy = match self {
+                PeerRole::Client => Some(c.server_side()),
+                PeerRole::Server => c.client_side(),
+            };
+            for t in policy.map(|p| p.allowed_types).unwrap_or_default() {
+                if !types.contains(&t) {
+                    types.push(t);
+                }
+            }
+        }
+        types
+    }
+}
+
 /// How to check a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -226,6 +226,64 @@ pub fn validate(config: &SelfSignConfiguration) -> Vec<ValidationCause> {
     causes
 }
 
+/// Lifetimes given explicitly (e.g. on a command line), to apply over stored settings with
+/// [`SelfSignConfiguration::with_overrides`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DurationOverrides {
+    /// CA lifetime (`ca.duration`).
+    pub ca_duration: Option<GoDuration>,
+    /// CA renewBefore (also the `kubevirt-ca` bundle overlap).
+    pub ca_renew_before: Option<GoDuration>,
+    /// Component certificate lifetime (`server.duration`).
+    pub cert_duration: Option<GoDuration>,
+    /// Component certificate renewBefore.
+    pub cert_renew_before: Option<GoDuration>,
+}
+
+/// Settings the operator webhook would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid durations: {}", .0.iter().map(|c| c.message.as_str()).collect::<Vec<_>>().join("; "))]
+pub struct InvalidSettings(pub Vec<ValidationCause>);
+
+impl SelfSignConfiguration {
+    /// These settings with `o` applied, in the current (`ca` / `server`) fields, checked as the
+    /// operator webhook would. The effective durations are kept unless overridden; an explicit
+    /// renewBefore is kept unless overridden, while a defaulted one follows the (possibly new)
+    /// duration.
+    pub fn with_overrides(
+        &self,
+        o: &DurationOverrides,
+    ) -> Result<SelfSignConfiguration, InvalidSettings> {
+        let effective = Schedule::from_config(Some(self));
+        let ca_renew_before = o.ca_renew_before.or(self
+            .ca_overlap_interval
+            .or_else(|| self.ca.as_ref().and_then(|c| c.renew_before)));
+        let cert_renew_before = o
+            .cert_renew_before
+            .or(self.server.as_ref().and_then(|c| c.renew_before));
+        let config = SelfSignConfiguration {
+            ca: Some(CertConfig {
+                duration: Some(o.ca_duration.unwrap_or(GoDuration(effective.ca_duration))),
+                renew_before: ca_renew_before,
+            }),
+            server: Some(CertConfig {
+                duration: Some(
+                    o.cert_duration
+                        .unwrap_or(GoDuration(effective.cert_duration)),
+                ),
+                renew_before: cert_renew_before,
+            }),
+            ..SelfSignConfiguration::default()
+        };
+        let causes = validate(&config);
+        if causes.is_empty() {
+            Ok(config)
+        } else {
+            Err(InvalidSettings(causes))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use common::{ca_at, leaf, T0};
 use time::Duration;
 use virtguard_pki::{
     to_pem_bundle, verify_peer, verify_peer_pem, ChainError, Connection, ExtKeyUsage, PeerError,
-    PeerPolicy,
+    PeerPolicy, PeerRole,
 };
 
 const HANDLER_CLIENT: &str = "kubevirt-virt-handler-certs";
@@ -325,5 +325,22 @@ fn connection_table() {
     assert_eq!(
         Connection::HandlerMigration.server_side().required_usage(),
         ExtKeyUsage::ClientAuth
+    );
+}
+
+#[test]
+fn accepted_types_per_role() {
+    assert_eq!(
+        PeerRole::Client.accepted_types(),
+        [
+            "virt-handler",
+            "migration",
+            "monitoring",
+            "virt-synchronization-controller"
+        ]
+    );
+    assert_eq!(
+        PeerRole::Server.accepted_types(),
+        ["virt-handler", "virt-synchronization-controller"]
     );
 }

@@ -20,6 +20,7 @@ pub use html::html;
 pub use junit::junit;
 pub use sarif::sarif;
 pub use table::table;
+pub use util::html_escape;
 
 /// Everything a renderer needs: the findings, what was suppressed, which checks ran, and the
 /// facts shown in report headers.

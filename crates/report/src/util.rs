@@ -1,8 +1,9 @@
 //! Small text helpers shared by the renderers: HTML and XML escaping, a terminal-safe line,
 //! truncation to a column count, CamelCase names and an FNV-1a hash for fingerprints.
 
-/// Escapes text for HTML element content and double- or single-quoted attribute values.
-pub(crate) fn html_escape(s: &str) -> String {
+/// Escapes text for HTML element content and double- or single-quoted attribute values (the
+/// project's one HTML escaper: the reports and `matrix --format html` use it).
+pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {

@@ -145,7 +145,7 @@ impl Server {
         // Watch first, read second: a change made while loading still triggers a check.
         let trigger = Arc::new(Notify::new());
         let watcher = reload::start_watcher(&reload::watch_dirs(&cfg), trigger.clone());
-        let reloader = Arc::new(Reloader::load(&cfg, metrics.clone()).await?);
+        let reloader = Arc::new(Reloader::load(&cfg, metrics.clone(), trigger.clone()).await?);
         let listener = TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| ServerError::Bind {

@@ -3,7 +3,8 @@
 //! swaps it in, so new connections use the new files while established ones keep theirs. A
 //! file-system watcher triggers a check on any change in the watched directories, and a
 //! periodic check catches whatever the watcher misses. Refused files are logged and counted
-//! once per distinct content, and the previous material keeps serving.
+//! once per distinct content, and the previous material keeps serving. The serving certificate
+//! and key are read as one pair ([`read_pair`]), so a swapped pair is picked up whole.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -19,7 +20,7 @@ use virtguard_pki::Certificate;
 
 use crate::config::{MinTls, ServerConfig};
 use crate::error::ServerError;
-use crate::material::{parse_client_ca, parse_serving, ClientCa, Serving};
+use crate::material::{parse_client_ca, parse_serving, read_pair, BundleFile, ClientCa, Serving};
 use crate::metrics::{CertKind, Metrics};
 use crate::verifier::PeerVerifier;
 
@@ -89,6 +90,8 @@ pub(crate) struct Reloader {
     metrics: Arc<Metrics>,
     current: RwLock<Arc<Snapshot>>,
     refused: Mutex<Refused>,
+    /// The client-CA bundle file as the verifier looks at it again.
+    bundle_file: Option<Arc<BundleFile>>,
 }
 
 async fn read(path: &Path) -> Result<Vec<u8>, ServerError> {
@@ -98,6 +101,25 @@ async fn read(path: &Path) -> Result<Vec<u8>, ServerError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+fn read_sync(path: &Path) -> Result<Vec<u8>, ServerError> {
+    std::fs::read(path).map_err(|source| ServerError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `tls.crt` and `tls.key` as one consistent pair ([`read_pair`]), off the async workers.
+async fn read_serving(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), ServerError> {
+    let (cert, key) = (cert.to_path_buf(), key.to_path_buf());
+    let cert_for_error = cert.clone();
+    tokio::task::spawn_blocking(move || read_pair(read_sync, &cert, &key))
+        .await
+        .map_err(|e| ServerError::Read {
+            path: cert_for_error,
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 fn unix(t: OffsetDateTime) -> i64 {
@@ -117,20 +139,22 @@ fn describe(cert: &Certificate) -> String {
 
 impl Reloader {
     /// Loads the files for the first time; any problem is fatal here.
-    pub async fn load(cfg: &ServerConfig, metrics: Arc<Metrics>) -> Result<Self, ServerError> {
+    /// `reload` wakes the reload loop (the verifier uses it when it finds a newer bundle).
+    pub async fn load(
+        cfg: &ServerConfig,
+        metrics: Arc<Metrics>,
+        reload: Arc<Notify>,
+    ) -> Result<Self, ServerError> {
         let provider = cfg.provider()?;
         let now = OffsetDateTime::now_utc();
         let cert_path = cfg.cert_path();
         let key_path = cfg.key_path();
-        let serving = parse_serving(
-            read(&cert_path).await?,
-            read(&key_path).await?,
-            &provider,
-            now,
-        )
-        .map_err(|reason| ServerError::Refused {
-            path: cert_path.clone(),
-            reason,
+        let (cert_raw, key_raw) = read_serving(&cert_path, &key_path).await?;
+        let serving = parse_serving(cert_raw, key_raw, &provider, now).map_err(|reason| {
+            ServerError::Refused {
+                path: cert_path.clone(),
+                reason,
+            }
         })?;
         let client_ca = match &cfg.client_ca {
             Some(path) => Some(Arc::new(parse_client_ca(read(path).await?, now).map_err(
@@ -142,12 +166,16 @@ impl Reloader {
             None => None,
         };
         let serving = Arc::new(serving);
+        let bundle_file = cfg
+            .client_ca
+            .as_ref()
+            .map(|path| Arc::new(BundleFile::new(path.clone(), reload)));
         let tls = build_tls(
             &provider,
             cfg.min_tls,
             &cfg.client_cn_types,
             &serving,
-            client_ca.as_deref(),
+            client_ca.as_ref().zip(bundle_file.as_ref()),
         )?;
         info!(certificate = %describe(&serving.leaf), "serving certificate loaded");
         if let Some(ca) = &client_ca {
@@ -172,6 +200,7 @@ impl Reloader {
                 client_ca,
             })),
             refused: Mutex::new(Refused::default()),
+            bundle_file,
         })
     }
 
@@ -204,8 +233,8 @@ impl Reloader {
         let now = OffsetDateTime::now_utc();
 
         let mut new_serving = None;
-        let serving_status = match (read(&self.cert_path).await, read(&self.key_path).await) {
-            (Ok(c), Ok(k)) => {
+        let serving_status = match read_serving(&self.cert_path, &self.key_path).await {
+            Ok((c, k)) => {
                 if c == old.serving.cert_raw && k == old.serving.key_raw {
                     refused.serving = None;
                     ReloadStatus::Unchanged
@@ -229,7 +258,7 @@ impl Reloader {
                     }
                 }
             }
-            (Err(e), _) | (_, Err(e)) => {
+            Err(e) => {
                 // Counted every time: a missing file is worth repeating.
                 let reason = e.to_string();
                 self.refuse("serving certificate", &self.cert_path, &reason)
@@ -279,7 +308,7 @@ impl Reloader {
             self.min_tls,
             &self.client_cn_types,
             &serving,
-            client_ca.as_deref(),
+            client_ca.as_ref().zip(self.bundle_file.as_ref()),
         ) {
             Ok(tls) => {
                 self.install(Snapshot {
@@ -320,19 +349,21 @@ impl Reloader {
     }
 }
 
-/// Builds the rustls configuration for one snapshot.
+/// Builds the rustls configuration for one snapshot; `client_ca` is the client-CA bundle in
+/// force and its file.
 pub(crate) fn build_tls(
     provider: &Arc<CryptoProvider>,
     min_tls: MinTls,
     client_cn_types: &[String],
     serving: &Serving,
-    client_ca: Option<&ClientCa>,
+    client_ca: Option<(&Arc<ClientCa>, &Arc<BundleFile>)>,
 ) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(min_tls.versions())?;
     let builder = match client_ca {
-        Some(ca) => builder.with_client_cert_verifier(Arc::new(PeerVerifier::new(
-            ca.certs.clone(),
+        Some((ca, file)) => builder.with_client_cert_verifier(Arc::new(PeerVerifier::new(
+            ca.clone(),
+            file.clone(),
             client_cn_types,
             provider.signature_verification_algorithms,
         ))),

@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use virtguard_rbac::{rule_allows, Attributes, Policy, ResourceAttributes, SubjectKind, User};
+use virtguard_report::html_escape as esc;
 
 use crate::args::{Global, MatrixArgs, Output};
 use crate::input::load_all;
@@ -477,13 +478,6 @@ pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
         other => bail!("unknown matrix format \"{other}\" (text, json, yaml, csv, html)"),
     }
     Ok(0)
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn html(ns: &str, rows: &[Row]) -> String {

@@ -3,6 +3,8 @@
 //! it was served.
 #![allow(dead_code)]
 
+pub mod rotation_clients;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
