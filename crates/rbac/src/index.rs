@@ -3,8 +3,11 @@
 //! Each role referenced by a binding is compiled once: its rules, interned, merged per
 //! (resource key, API group) into one entry holding the verbs it allows and, for each verb, the
 //! first rule that allows it (for the reason). Each (scope, subject) then holds, per resource
-//! key, references to the compiled entries of the roles bound to it, in binding order. A decision
-//! is a handful of hash lookups and a short scan, whatever the size of the roles behind it.
+//! key, references to the compiled entries of the roles bound to it, in binding order: a list of
+//! one reference points at the role's own entries (the usual case, shared by every subject of
+//! the role), a longer list gets its entries merged. A decision is a handful of hash lookups and
+//! a short scan, whatever the size of the roles behind it; presence filters answer most
+//! lookups of keys that have nothing without touching the large tables.
 //!
 //! Scope is the cluster (ClusterRoleBindings) or one namespace (RoleBindings). A subject is a user
 //! name or a group name; ServiceAccount subjects are indexed under the user name they stand for.
@@ -195,6 +198,15 @@ pub(crate) struct SubjectIndex {
 /// Bits of the subject presence filter (128 KiB).
 const FILTER_BITS: usize = 1 << 20;
 
+/// Bits of the list presence filter (1 MiB): most (scope, subject, resource) keys a decision
+/// asks for have no list, and the filter answers that without touching the large list table.
+const LIST_FILTER_BITS: usize = 1 << 23;
+
+fn list_filter_bit(key: &ListKey) -> usize {
+    use std::hash::BuildHasher;
+    (rustc_hash::FxBuildHasher.hash_one(key) as usize) & (LIST_FILTER_BITS - 1)
+}
+
 fn filter_bit(key: &SubjectKey) -> usize {
     use std::hash::BuildHasher;
     (rustc_hash::FxBuildHasher.hash_one(key) as usize) & (FILTER_BITS - 1)
@@ -206,8 +218,17 @@ const TAG_STAR_SUB: u8 = 1;
 const TAG_ANY: u8 = 2;
 const TAG_URLS: u8 = 3;
 
-/// (start, len) ranges of a list in `refs` and in `merged`.
-type ListRanges = ((u32, u32), (u32, u32));
+/// One list of a subject: a single reference, answered from the role's own entries (most lists
+/// are one binding of a role to a subject, and merging them would copy every role entry once
+/// per subject), or (start, len) ranges in `refs` and in `merged`.
+#[derive(Debug, Clone, Copy)]
+enum List {
+    One(Ref),
+    Many {
+        refs: (u32, u32),
+        merged: (u32, u32),
+    },
+}
 
 /// (scope, subject kind, subject name, list tag, resource key or subresource).
 type ListKey = (Sym, u8, Sym, u8, u64);
@@ -245,7 +266,9 @@ pub(crate) struct Index {
     /// References gathered while building; sorted into `lists` by [`Index::finish`].
     pending: Vec<(ListKey, Ref)>,
     /// Per list: a range of `refs` and a range of `merged`.
-    lists: FxHashMap<ListKey, ListRanges>,
+    lists: FxHashMap<ListKey, List>,
+    /// A presence filter over `lists` keys (no false negatives).
+    list_filter: Vec<u64>,
     refs: Vec<Ref>,
     merged: Vec<MergedEntry>,
     /// A presence filter over subject keys (a one-hash Bloom filter small enough to stay in
@@ -460,14 +483,30 @@ impl Index {
                 }
             })
             .collect();
-        let mut lists: FxHashMap<ListKey, ListRanges> = FxHashMap::default();
+        let mut lists: FxHashMap<ListKey, List> = FxHashMap::default();
         lists.reserve(bounds.len());
         for ((key, start, len), m) in bounds.into_iter().zip(merged) {
+            if len == 1 {
+                lists.insert(key, List::One(self.refs[start as usize]));
+                continue;
+            }
             let s = self.merged.len() as u32;
             let n = m.len() as u32;
             self.merged.extend(m);
-            lists.insert(key, ((start, len), (s, n)));
+            lists.insert(
+                key,
+                List::Many {
+                    refs: (start, len),
+                    merged: (s, n),
+                },
+            );
         }
+        let mut list_filter = vec![0u64; LIST_FILTER_BITS / 64];
+        for key in lists.keys() {
+            let b = list_filter_bit(key);
+            list_filter[b / 64] |= 1 << (b % 64);
+        }
+        self.list_filter = list_filter;
         self.lists = lists;
         let mut filter = vec![0u64; FILTER_BITS / 64];
         let mut flags: [Vec<u64>; 4] = std::array::from_fn(|_| vec![0u64; FILTER_BITS / 64]);
@@ -543,7 +582,10 @@ impl Index {
 
     fn list(&self, key: ListKey) -> &[Ref] {
         match self.lists.get(&key) {
-            Some(&((start, len), _)) => &self.refs[start as usize..(start + len) as usize],
+            Some(List::One(r)) => std::slice::from_ref(r),
+            Some(&List::Many {
+                refs: (start, len), ..
+            }) => &self.refs[start as usize..(start + len) as usize],
             None => &[],
         }
     }
@@ -553,16 +595,24 @@ impl Index {
     /// merged entries.
     #[inline]
     fn list_grant(&self, key: ListKey, req: &CompiledRequest<'_>) -> Option<Grant> {
-        let &((rs, rl), (ms, ml)) = self.lists.get(&key)?;
-        if rl == 1 {
-            let r = &self.refs[rs as usize];
-            return self.ref_rule(r, req).map(|rule| Grant {
+        let b = list_filter_bit(&key);
+        if self
+            .list_filter
+            .get(b / 64)
+            .is_some_and(|w| w & (1 << (b % 64)) == 0)
+        {
+            return None;
+        }
+        match self.lists.get(&key)? {
+            List::One(r) => self.ref_rule(r, req).map(|rule| Grant {
                 binding: r.binding as usize,
                 subject: r.subject as usize,
                 rule: rule as usize,
-            });
+            }),
+            &List::Many {
+                merged: (ms, ml), ..
+            } => self.merged_grant(&self.merged[ms as usize..(ms + ml) as usize], req),
         }
-        self.merged_grant(&self.merged[ms as usize..(ms + ml) as usize], req)
     }
 
     /// The first grant among merged entries that allows the request.

@@ -242,12 +242,18 @@ fn collect_files(
 impl Snapshot {
     /// Roles and ClusterRoles as RBAC sees them.
     pub fn roles(&self) -> Vec<Role> {
-        self.objects.iter().filter_map(Object::as_role).collect()
+        self.objects
+            .par_iter()
+            .filter_map(Object::as_role)
+            .collect()
     }
 
     /// RoleBindings and ClusterRoleBindings as RBAC sees them.
     pub fn bindings(&self) -> Vec<Binding> {
-        self.objects.iter().filter_map(Object::as_binding).collect()
+        self.objects
+            .par_iter()
+            .filter_map(Object::as_binding)
+            .collect()
     }
 
     /// The RBAC policy of this snapshot alone.
