@@ -243,6 +243,16 @@ impl Object {
             Typed::Dynamic(_) => return None,
         };
         let name = meta.name.clone().filter(|n| !n.is_empty())?;
+        // k8s-openapi fills a missing `roleRef` with an empty one; the general path says it is
+        // missing.
+        let role_ref = match &typed {
+            Typed::RoleBinding(b) => Some(&b.role_ref),
+            Typed::ClusterRoleBinding(b) => Some(&b.role_ref),
+            _ => None,
+        };
+        if role_ref.is_some_and(|r| r.name.is_empty() && r.kind.is_empty()) {
+            return None;
+        }
         let namespace = meta.namespace.clone().unwrap_or_default();
         let checks = convert::validate(&typed, &namespace);
         if !checks.errors.is_empty() {

@@ -82,7 +82,10 @@ fn a_json_dump_loads_exactly_as_the_same_yaml() {
             .iter()
             .filter(|o| !matches!(o.typed, Typed::Dynamic(_)))
             .count();
-        assert!(rbac > 0 || file == "workloads.yaml", "{file}: no typed objects");
+        assert!(
+            rbac > 0 || file == "workloads.yaml",
+            "{file}: no typed objects"
+        );
     }
 }
 
@@ -141,10 +144,14 @@ fn typed_json_lists_and_older_versions_load_as_before() {
     // v1beta1 has the v1 shape; it takes the general path and loads.
     let beta = r#"{"apiVersion":"rbac.authorization.k8s.io/v1beta1","kind":"ClusterRole","metadata":{"name":"old"},"rules":[{"verbs":["get"],"apiGroups":[""],"resources":["pods"]}]}"#;
     let s = load("b.json", beta).unwrap();
-    assert_eq!(s.objects[0].api_version, "rbac.authorization.k8s.io/v1beta1");
+    assert_eq!(
+        s.objects[0].api_version,
+        "rbac.authorization.k8s.io/v1beta1"
+    );
     assert_eq!(s.roles()[0].rules.len(), 1);
     // A Role without namespace is refused with the general path's words.
-    let role = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"r"}}"#;
+    let role =
+        r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"r"}}"#;
     assert_eq!(
         problems("r.json", role),
         ["r.json:1: Role r: metadata.namespace is required for a Role"]
@@ -168,4 +175,42 @@ fn a_mapping_with_very_many_keys_loads_in_linear_time() {
         problems("big.json", &dup),
         ["big.json:1: invalid JSON: duplicate key \"k0\" (the second would silently replace the first)"]
     );
+}
+
+/// Each variant of `tests/data/snapshot/rbac-variants.json` (valid, odd and invalid RBAC
+/// objects, ServiceAccounts and Namespaces) loads from a JSON List item exactly as from YAML
+/// (which always takes the general path): the same object and warnings, or the same problems.
+#[test]
+fn typed_json_items_match_the_general_path_case_by_case() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/snapshot/rbac-variants.json");
+    let variants: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(variants.len() >= 20);
+    let opts = LoadOptions { skip_invalid: true };
+    let load_with = |name: &str, text: String| {
+        from_texts(
+            vec![(Arc::from(name), text, Format::from_path(Path::new(name)))],
+            &opts,
+        )
+        .unwrap()
+    };
+    // Problems without their location (the two inputs have different lines).
+    let strip = |w: &Problem| (w.object.clone(), w.message.clone());
+    for v in variants {
+        let yaml = load_with("v.yaml", serde_yaml_ng::to_string(&v).unwrap());
+        let json = load_with("v.json", kubectl_list(vec![v.clone()]));
+        assert_eq!(yaml.objects.len(), json.objects.len(), "{v}");
+        for (y, j) in yaml.objects.iter().zip(&json.objects) {
+            assert_eq!(y.typed, j.typed, "{v}");
+            assert_eq!(
+                (&y.api_version, &y.kind, &y.namespace, &y.name, &y.warnings),
+                (&j.api_version, &j.kind, &j.namespace, &j.name, &j.warnings),
+                "{v}"
+            );
+        }
+        let yw: Vec<_> = yaml.warnings.iter().map(strip).collect();
+        let jw: Vec<_> = json.warnings.iter().map(strip).collect();
+        assert_eq!(yw, jw, "{v}");
+    }
 }
