@@ -1034,3 +1034,97 @@ fn roles_golden_per_version() {
         insta::assert_snapshot!(format!("roles_{}", v.replace('.', "_")), text);
     }
 }
+
+/// kube-apiserver's privileged group answers before RBAC: `system:masters` is allowed what no
+/// binding grants, in can-i (with the reason said by --explain), access-review (no reason, as the
+/// privileged-group authorizer gives none) and who-can (listed first; "nobody" means nobody else).
+#[test]
+fn system_masters_is_allowed_before_rbac() {
+    // RBAC alone: nobody may delete VMs in lab.
+    vg().args([
+        "can-i", "delete", "vm", "-n", "lab", "--as", "root", "-f", SMALL,
+    ])
+    .assert()
+    .code(1);
+    let (out, code) = stdout(&[
+        "can-i",
+        "delete",
+        "vm",
+        "-n",
+        "lab",
+        "--as",
+        "root",
+        "--as-group",
+        "system:masters",
+        "--explain",
+        "-f",
+        SMALL,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("yes\n"), "{out}");
+    assert!(out.contains("note: group system:masters is kube-apiserver's privileged group"));
+    assert!(out.contains("RBAC alone would not allow it:"), "{out}");
+    let (v, code) = json_out(vg().args([
+        "can-i",
+        "delete",
+        "vm",
+        "-n",
+        "lab",
+        "--as",
+        "root",
+        "--as-group",
+        "system:masters",
+        "-o",
+        "json",
+        "-f",
+        SMALL,
+    ]));
+    assert_eq!(code, 0);
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["reason"], "");
+    assert_eq!(v["grants"], serde_json::json!([]));
+
+    let review = |groups: &str| {
+        format!(
+            r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{{"user":"root","groups":{groups},"resourceAttributes":{{"namespace":"lab","verb":"delete","group":"kubevirt.io","resource":"virtualmachines"}}}}}}"#
+        )
+    };
+    let input = format!(
+        "{}\n{}\n",
+        review(r#"["system:masters"]"#),
+        review(r#"["system:authenticated"]"#)
+    );
+    let out = vg()
+        .args(["access-review", "-f", SMALL])
+        .write_stdin(input)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines[0]["status"],
+        serde_json::json!({"allowed": true, "denied": false})
+    );
+    assert_eq!(
+        lines[1]["status"],
+        serde_json::json!({"allowed": false, "denied": false})
+    );
+
+    // who-can: listed first; nobody else can, so exit 1.
+    let (out, code) = stdout(&["who-can", "delete", "vm", "-n", "lab", "-f", SMALL]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("apart from Group system:masters, kube-apiserver's privileged group"),
+        "{out}"
+    );
+    let (v, _) = json_out(vg().args([
+        "who-can", "get", "vm", "-n", "lab", "-o", "json", "-f", SMALL,
+    ]));
+    assert_eq!(v["subjects"][0]["name"], "system:masters");
+    assert_eq!(v["subjects"][0]["privileged"], true);
+    assert!(v["subjects"].as_array().unwrap().len() > 1);
+}

@@ -30,4 +30,6 @@ pub use rule::{
     rule_allows, verb_matches, PolicyRule,
 };
 pub use selector::{LabelSelector, Requirement, RequirementOperator};
-pub use subject::{Subject, SubjectKind, User, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS};
+pub use subject::{
+    Subject, SubjectKind, User, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS, SYSTEM_MASTERS,
+};

@@ -120,7 +120,18 @@ impl Subject {
     }
 }
 
+/// kube-apiserver's privileged group: its members are allowed every request by the
+/// privileged-group authorizer, which runs before any other (RBAC included). RBAC itself knows
+/// no superuser; callers that model kube-apiserver's whole chain check [`User::is_privileged`].
+pub const SYSTEM_MASTERS: &str = "system:masters";
+
 impl User {
+    /// Whether kube-apiserver allows this user everything before RBAC is asked (a member of
+    /// [`SYSTEM_MASTERS`]).
+    pub fn is_privileged(&self) -> bool {
+        self.groups.iter().any(|g| g == SYSTEM_MASTERS)
+    }
+
     /// A user with exactly these groups.
     pub fn new(name: impl Into<String>, groups: Vec<String>) -> Self {
         User {

@@ -22,6 +22,9 @@ pub fn impersonated(a: &CanIArgs) -> Result<User> {
     }
 }
 
+/// What `--explain` and `-o json` say when the user is in `system:masters`.
+pub const PRIVILEGED_NOTE: &str = "group system:masters is kube-apiserver's privileged group: every request of its members is allowed before RBAC (or any other authorizer) is asked";
+
 pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
     let user = impersonated(a)?;
     let loaded = load_all(g)?;
@@ -36,31 +39,42 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
     } else {
         policy.decide(&attrs)
     };
-    let code = if decision.allowed { 0 } else { 1 };
+    // kube-apiserver's privileged-group authorizer answers before RBAC.
+    let privileged = user.is_privileged();
+    let allowed = privileged || decision.allowed;
+    let code = if allowed { 0 } else { 1 };
     if g.quiet {
         return Ok(code);
     }
     for w in &target.warnings {
         eprintln!("warning: {w}");
     }
-    let reason = decision.reason(policy);
+    let reason = if privileged {
+        String::new()
+    } else {
+        decision.reason(policy)
+    };
+    let mut notes = target.notes.clone();
+    if privileged {
+        notes.push(PRIVILEGED_NOTE.to_string());
+    }
     match g.output {
         Some(o @ (Output::Json | Output::Yaml)) => {
             let v = json!({
-                "allowed": decision.allowed,
+                "allowed": allowed,
                 "denied": false,
                 "reason": reason,
                 "user": {"name": user.name, "groups": user.groups},
                 "request": target.to_json(),
                 "grants": decision.grants.iter().map(|g| grant_json(policy, g)).collect::<Vec<_>>(),
                 "errors": decision.errors,
-                "notes": target.notes,
+                "notes": notes,
                 "warnings": target.warnings,
             });
             print_structured(&v, o == Output::Yaml)?;
         }
         _ => {
-            if decision.allowed {
+            if allowed {
                 println!("yes");
             } else if reason.is_empty() {
                 println!("no");
@@ -68,7 +82,10 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
                 println!("no - {reason}");
             }
             if a.explain {
-                print!("{}", explain_text(policy, &user, &target, &decision));
+                print!(
+                    "{}",
+                    explain_text(policy, &user, &target, &decision, privileged)
+                );
             }
         }
     }
@@ -80,6 +97,7 @@ fn explain_text(
     user: &User,
     target: &Target,
     decision: &virtguard_rbac::Decision,
+    privileged: bool,
 ) -> String {
     let mut s = String::new();
     s.push_str(&format!(
@@ -90,6 +108,14 @@ fn explain_text(
     ));
     for n in &target.notes {
         s.push_str(&format!("note: {n}\n"));
+    }
+    if privileged {
+        s.push_str(&format!("note: {PRIVILEGED_NOTE}\n"));
+        s.push_str(if decision.allowed {
+            "RBAC alone would allow it too:\n"
+        } else {
+            "RBAC alone would not allow it:\n"
+        });
     }
     if decision.allowed {
         s.push_str(&format!("granted by {} rule(s):\n", decision.grants.len()));
