@@ -302,19 +302,9 @@ pub(crate) fn parse_unit(unit: &Unit<'_>) -> Vec<Result<Object, Problem>> {
             let mut out = Vec::new();
             match serde_json::from_str::<Strict>(text) {
                 Ok(Strict(v)) => {
-                    let v = match (v, defaults) {
-                        (Value::Object(mut m), Some((kind, api))) => {
-                            // A typed list (`ClusterRoleList`) may leave kind and apiVersion
-                            // off its items.
-                            m.entry("kind")
-                                .or_insert_with(|| Value::String(kind.to_string()));
-                            if !api.is_empty() {
-                                m.entry("apiVersion")
-                                    .or_insert_with(|| Value::String(api.to_string()));
-                            }
-                            Value::Object(m)
-                        }
-                        (v, _) => v,
+                    let v = match defaults {
+                        Some((kind, api)) => with_list_defaults(v, kind, api),
+                        None => v,
                     };
                     if source.item.is_some()
                         && v.get("kind").and_then(Value::as_str) == Some("List")
@@ -527,6 +517,23 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// A typed list (`ClusterRoleList`) may leave kind and apiVersion off its items: an item object
+/// gets the list's where it has none.
+fn with_list_defaults(item: Value, kind: &str, api_version: &str) -> Value {
+    match item {
+        Value::Object(mut m) => {
+            m.entry("kind")
+                .or_insert_with(|| Value::String(kind.to_string()));
+            if !api_version.is_empty() {
+                m.entry("apiVersion")
+                    .or_insert_with(|| Value::String(api_version.to_string()));
+            }
+            Value::Object(m)
+        }
+        other => other,
+    }
+}
+
 /// Turns one parsed value into objects: one object, or the items of a List.
 fn objects_from_value(v: Value, source: Source, out: &mut Vec<Result<Object, Problem>>) {
     let Value::Object(map) = v else {
@@ -570,18 +577,10 @@ fn objects_from_value(v: Value, source: Source, out: &mut Vec<Result<Object, Pro
             item: Some(i),
             ..source.clone()
         };
-        let item = match item {
-            Value::Object(mut m) if !item_kind.is_empty() => {
-                // A typed list (`ClusterRoleList`) may leave kind and apiVersion off its items.
-                m.entry("kind")
-                    .or_insert_with(|| Value::String(item_kind.clone()));
-                if !list_api.is_empty() {
-                    m.entry("apiVersion")
-                        .or_insert_with(|| Value::String(list_api.clone()));
-                }
-                Value::Object(m)
-            }
-            other => other,
+        let item = if item_kind.is_empty() {
+            item
+        } else {
+            with_list_defaults(item, &item_kind, &list_api)
         };
         if item
             .get("kind")
