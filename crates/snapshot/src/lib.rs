@@ -22,7 +22,6 @@ pub use source::Source;
 
 use std::collections::HashMap;
 
-use rustc_hash::FxHashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -118,7 +117,8 @@ pub fn from_texts(
     // objects under one key are an error naming both places.
     let mut fate: Vec<Fate> = Vec::with_capacity(parsed.len());
     {
-        let mut seen: FxHashMap<(&str, &str, &str, &str), usize> = FxHashMap::default();
+        // A seeded hasher: object names come from the input and must not be able to collide.
+        let mut seen: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
         seen.reserve(parsed.len());
         for (i, r) in parsed.iter().enumerate() {
             let Ok(obj) = r else {

@@ -115,11 +115,12 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// Keys seen in one mapping: a short list, a hash set once a mapping is large (so a hostile
-/// mapping with a million keys costs linear time, not quadratic).
+/// mapping with a million keys costs linear time, not quadratic; the set's hasher is seeded per
+/// process, so keys cannot be crafted to collide).
 #[derive(Default)]
 struct Seen<'de> {
     few: Vec<Cow<'de, str>>,
-    many: Option<rustc_hash::FxHashSet<Cow<'de, str>>>,
+    many: Option<std::collections::HashSet<Cow<'de, str>>>,
 }
 
 impl<'de> Seen<'de> {
