@@ -178,16 +178,34 @@ fn reviews(
     if info.version != "v1" || !info.name.is_empty() || !info.subresource.is_empty() {
         return Ok(None);
     }
+    let is_review = matches!(
+        (info.group.as_str(), info.resource.as_str()),
+        (
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews"
+                | "subjectaccessreviews"
+                | "selfsubjectrulesreviews"
+                | "localsubjectaccessreviews"
+        ) | ("authentication.k8s.io", "selfsubjectreviews")
+    );
+    if !is_review {
+        return Ok(None);
+    }
+    let mut converted = None;
     if let Some(ct) = req
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     {
         let base = ct.split(';').next().unwrap_or("").trim();
-        if !base.is_empty() && base != "application/json" && base != "*/*" {
+        if base == crate::protobuf::PROTOBUF {
+            converted = Some(crate::protobuf::to_json(req.body)?);
+        } else if !base.is_empty() && base != "application/json" && base != "*/*" {
             return Err(ApiError::unsupported_media_type(ct));
         }
     }
+    let body: &[u8] = converted.as_deref().unwrap_or(req.body);
+    let req = &ApiRequest { body, ..*req };
     let ns = info.namespace.as_str();
     let r = match (info.group.as_str(), info.resource.as_str(), ns.is_empty()) {
         ("authorization.k8s.io", "selfsubjectaccessreviews", true) => {

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod discovery;
 pub mod handler;
 pub mod list;
+pub mod protobuf;
 pub mod reply;
 pub mod request;
 pub mod review;

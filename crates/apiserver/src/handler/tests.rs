@@ -340,8 +340,14 @@ fn reviews_through_the_pipeline() {
         "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
         "spec: {}",
     );
-    yaml.headers = vec![("Content-Type", "application/vnd.kubernetes.protobuf")];
+    yaml.headers = vec![("Content-Type", "application/yaml")];
     assert_eq!(yaml.reply(&s, &root()).code, 415);
+    let mut proto = post(
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        "not protobuf",
+    );
+    proto.headers = vec![("Content-Type", "application/vnd.kubernetes.protobuf")];
+    assert_eq!(proto.reply(&s, &root()).code, 400);
     let whoami = post(
         "/apis/authentication.k8s.io/v1/selfsubjectreviews",
         r#"{"kind":"SelfSubjectReview","apiVersion":"authentication.k8s.io/v1"}"#,

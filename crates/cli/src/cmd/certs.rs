@@ -346,7 +346,7 @@ fn read_required(path: &Path) -> Result<String> {
 
 /// Writes `contents` to `path` through a temporary file and a rename (consumers watching the
 /// directory never see a half-written file), with permissions `mode`.
-fn write_file(path: &Path, contents: &str, mode: u32) -> Result<()> {
+pub(crate) fn write_file(path: &Path, contents: &str, mode: u32) -> Result<()> {
     let parent = path
         .parent()
         .ok_or_else(|| anyhow!("{}: no parent directory", path.display()))?;

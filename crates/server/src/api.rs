@@ -1,0 +1,671 @@
+//! The network edge of the API facade (`virtguard serve --api`): TLS where a client
+//! certificate is optional, and — when present — must chain to the client CA with the
+//! clientAuth usage (else 401, as kube-apiserver's x509 authenticator answers); CN and O become
+//! the user and groups, no certificate means `system:anonymous`. Requests are answered by
+//! [`virtguard_apiserver::handle`]; watches are streamed from the store, which is reloaded when
+//! the snapshot files change (a load that fails keeps the previous state in force).
+//!
+//! Unlike [`crate::Server`] (KubeVirt's mandatory mTLS rule), nothing here requires a KubeVirt
+//! client CN; the serving certificate and CA are read once at start.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_pki_types::{CertificateDer, UnixTime};
+use time::OffsetDateTime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+use virtguard_apiserver::{
+    handle, ApiError, ApiRequest, Handled, Loaded, Reply, Store, UserInfo, WatchPlan,
+    MAX_BODY_BYTES,
+};
+use virtguard_pki::{subject_identity, verify_chain, Certificate, RequiredUsage};
+
+use crate::config::MinTls;
+use crate::error::ServerError;
+use crate::material::{parse_client_ca, parse_serving};
+
+/// How the facade listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Address to listen on (port 0 picks one).
+    pub listen: SocketAddr,
+    /// Directory with `tls.crt` and `tls.key`.
+    pub tls_dir: PathBuf,
+    /// PEM bundle of the CAs that sign client certificates.
+    pub client_ca: PathBuf,
+    /// Lowest TLS version offered.
+    pub min_tls: MinTls,
+    /// How long a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// How long in-flight requests (and watches) may run after shutdown is requested.
+    pub drain_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// How often a watch that asked for bookmarks gets one even without changes.
+    pub bookmark_interval: Duration,
+}
+
+impl ApiConfig {
+    /// Defaults: TLS 1.2 minimum, 10 s handshakes, 5 s drain, 10,000 connections, a bookmark
+    /// a minute.
+    pub fn new(
+        listen: SocketAddr,
+        tls_dir: impl Into<PathBuf>,
+        client_ca: impl Into<PathBuf>,
+    ) -> Self {
+        ApiConfig {
+            listen,
+            tls_dir: tls_dir.into(),
+            client_ca: client_ca.into(),
+            min_tls: MinTls::Tls12,
+            handshake_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
+            max_connections: 10_000,
+            bookmark_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Accepts any client certificate during the handshake (its chain is checked per request, so
+/// a bad certificate gets a 401 `Status` instead of a TLS alert) and none at all.
+#[derive(Debug)]
+struct OptionalClientCert {
+    hints: Vec<DistinguishedName>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for OptionalClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// Always presents the one serving certificate.
+#[derive(Debug)]
+struct FixedCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for FixedCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Who a connection's client certificate says it is.
+#[derive(Debug, Clone)]
+enum Presented {
+    None,
+    Chain(Vec<Certificate>),
+    Malformed(String),
+}
+
+/// The identity of a request: verifies the presented chain against the client CA now.
+fn authenticate(
+    presented: &Presented,
+    ca: &[Certificate],
+    now: OffsetDateTime,
+) -> Result<UserInfo, String> {
+    match presented {
+        Presented::None => Ok(UserInfo::anonymous()),
+        Presented::Malformed(e) => Err(format!("client certificate cannot be parsed: {e}")),
+        Presented::Chain(chain) => {
+            let (leaf, inter) = chain
+                .split_first()
+                .ok_or_else(|| "empty client certificate chain".to_string())?;
+            verify_chain(leaf, inter, ca, RequiredUsage::ClientAuth, now)
+                .map_err(|e| format!("x509: {e}"))?;
+            let (cn, orgs) = subject_identity(leaf).map_err(|e| e.to_string())?;
+            Ok(UserInfo::from_certificate(&cn, &orgs))
+        }
+    }
+}
+
+/// State shared by connections and the reloader.
+struct Shared {
+    store: RwLock<Store>,
+    version: watch::Sender<u64>,
+    ca: Arc<Vec<Certificate>>,
+    bookmark_interval: Duration,
+}
+
+impl Shared {
+    fn read<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        match self.store.read() {
+            Ok(g) => f(&g),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+}
+
+/// A handle to reload the served snapshot from outside.
+#[derive(Clone)]
+pub struct ApiHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ApiHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiHandle").finish_non_exhaustive()
+    }
+}
+
+impl ApiHandle {
+    /// Installs a newly loaded snapshot; watchers get the differences. Returns the number of
+    /// changed objects.
+    pub fn reload(&self, loaded: Loaded) -> usize {
+        let (n, rv) = {
+            let mut g = match self.shared.store.write() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let n = g.reload(loaded);
+            (n, g.current().resource_version)
+        };
+        let _ = self.shared.version.send(rv);
+        n
+    }
+
+    /// The resourceVersion in force.
+    pub fn resource_version(&self) -> u64 {
+        self.shared.read(|s| s.current().resource_version)
+    }
+}
+
+/// Produces a fresh [`Loaded`] from the snapshot files (run off the async threads).
+pub type Loader = Arc<dyn Fn() -> Result<Loaded, String> + Send + Sync>;
+
+/// The facade with certificates loaded and its socket bound.
+pub struct ApiServer {
+    listener: TcpListener,
+    addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    shared: Arc<Shared>,
+    cfg: ApiConfig,
+}
+
+impl std::fmt::Debug for ApiServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn read(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| ServerError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+impl ApiServer {
+    /// Loads the serving certificate and client CA (any problem is an error) and binds.
+    pub async fn bind(cfg: ApiConfig, initial: Loaded) -> Result<ApiServer, ServerError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let now = OffsetDateTime::now_utc();
+        let cert_path = cfg.tls_dir.join(crate::CERT_FILE);
+        let key_path = cfg.tls_dir.join(crate::KEY_FILE);
+        let serving = parse_serving(
+            read(&cert_path).await?,
+            read(&key_path).await?,
+            &provider,
+            now,
+        )
+        .map_err(|reason| ServerError::Refused {
+            path: cert_path.clone(),
+            reason,
+        })?;
+        let ca = parse_client_ca(read(&cfg.client_ca).await?, now).map_err(|reason| {
+            ServerError::Refused {
+                path: cfg.client_ca.clone(),
+                reason,
+            }
+        })?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(
+            ca.certs
+                .iter()
+                .map(|c| CertificateDer::from(c.der().to_vec())),
+        );
+        let verifier = OptionalClientCert {
+            hints: roots.subjects(),
+            algs: provider.signature_verification_algorithms,
+        };
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(cfg.min_tls.versions())?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_cert_resolver(Arc::new(FixedCert(serving.certified.clone())));
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+        let store = Store::new(initial);
+        let (version, _) = watch::channel(store.current().resource_version);
+        Ok(ApiServer {
+            listener,
+            addr,
+            tls: Arc::new(tls),
+            shared: Arc::new(Shared {
+                store: RwLock::new(store),
+                version,
+                ca: ca.certs.clone(),
+                bookmark_interval: cfg.bookmark_interval,
+            }),
+            cfg,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle for reloads.
+    pub fn handle(&self) -> ApiHandle {
+        ApiHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves. With a `loader`, a change under any of `watch` reloads
+    /// the snapshot (debounced); a failed load is logged and the previous state keeps serving.
+    pub async fn run(
+        self,
+        watch_paths: Vec<PathBuf>,
+        loader: Option<Loader>,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        let ApiServer {
+            listener,
+            addr,
+            tls,
+            shared,
+            cfg,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let reloader = loader.map(|l| {
+            tokio::spawn(reload_loop(
+                ApiHandle {
+                    shared: shared.clone(),
+                },
+                watch_paths,
+                l,
+                stop_rx.clone(),
+            ))
+        });
+        info!(%addr, "virtguard API facade listening");
+        let acceptor = TlsAcceptor::from(tls);
+        let mut conns = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept(), if conns.len() < cfg.max_connections.max(1) => match accepted {
+                    Ok((tcp, peer)) => {
+                        conns.spawn(connection(tcp, peer, acceptor.clone(), shared.clone(), cfg.handshake_timeout, stop_rx.clone()));
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(cfg.drain_timeout, async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            conns.shutdown().await;
+        }
+        if let Some(r) = reloader {
+            r.abort();
+        }
+        info!("virtguard API facade stopped");
+        Ok(())
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Reloads on file events under `paths` (debounced by 200 ms).
+async fn reload_loop(
+    handle: ApiHandle,
+    paths: Vec<PathBuf>,
+    loader: Loader,
+    mut stop: watch::Receiver<bool>,
+) {
+    use notify::Watcher as _;
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(ev) = event {
+            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(error = %e, "cannot watch the snapshot files; they will not be reloaded");
+            return;
+        }
+    };
+    for p in &paths {
+        if let Err(e) = watcher.watch(p, notify::RecursiveMode::Recursive) {
+            warn!(path = %p.display(), error = %e, "cannot watch the snapshot path");
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            got = rx.recv() => {
+                if got.is_none() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while rx.try_recv().is_ok() {}
+                let l = loader.clone();
+                match tokio::task::spawn_blocking(move || l()).await {
+                    Ok(Ok(loaded)) => {
+                        let n = handle.reload(loaded);
+                        info!(changed = n, resource_version = handle.resource_version(), "snapshot reloaded");
+                    }
+                    Ok(Err(e)) => warn!(error = %e, "snapshot reload refused; the previous snapshot keeps serving"),
+                    Err(e) => warn!(error = %e, "snapshot reload failed"),
+                }
+            }
+        }
+    }
+}
+
+type ResponseBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+
+/// A body fed by a channel (watch streams).
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn response(reply: Reply) -> hyper::Response<ResponseBody> {
+    let mut r = hyper::Response::new(Full::new(Bytes::from(reply.body)).boxed_unsync());
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(reply.code).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(reply.content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache, private"),
+    );
+    r
+}
+
+/// Streams a watch: the initial lines, then every later reload's changes (and bookmarks),
+/// until the timeout, the client leaving, or shutdown.
+async fn stream_watch(
+    plan: WatchPlan,
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Bytes>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut plan = plan;
+    for l in std::mem::take(&mut plan.initial) {
+        if tx.send(Bytes::from(l)).await.is_err() {
+            return;
+        }
+    }
+    if plan.finished {
+        return;
+    }
+    let mut versions = shared.version.subscribe();
+    let deadline = tokio::time::sleep(plan.timeout);
+    tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(shared.bookmark_interval.max(Duration::from_millis(100)));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return,
+            _ = stopped(&mut stop) => return,
+            _ = tx.closed() => return,
+            _ = tick.tick(), if plan.bookmarks => {
+                let rv = plan.since;
+                if tx.send(Bytes::from(plan.bookmark(rv, false))).await.is_err() {
+                    return;
+                }
+            }
+            changed = versions.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let result = shared.read(|s| s.changes_since(plan.since));
+                let lines = match result {
+                    Ok((batches, rv)) => {
+                        let mut lines = plan.lines_for(&batches);
+                        plan.since = rv;
+                        if plan.bookmarks {
+                            lines.push(plan.bookmark(rv, false));
+                        }
+                        lines
+                    }
+                    Err(e) => {
+                        let err = virtguard_apiserver::watch::too_old(plan.since, e.oldest);
+                        let _ = tx.send(Bytes::from(virtguard_apiserver::watch::error_line(&err))).await;
+                        return;
+                    }
+                };
+                for l in lines {
+                    if tx.send(Bytes::from(l)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn serve_request(
+    req: hyper::Request<Incoming>,
+    presented: Arc<Presented>,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) -> Result<hyper::Response<ResponseBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let err = if e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::too_large(MAX_BODY_BYTES)
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+            };
+            return Ok(response(err.reply()));
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    let user = match authenticate(&presented, &shared.ca, now) {
+        Ok(u) => u,
+        Err(reason) => {
+            warn!(
+                reason,
+                path = parts.uri.path(),
+                "client certificate rejected: Unauthorized"
+            );
+            return Ok(response(ApiError::unauthorized().reply()));
+        }
+    };
+    let req = ApiRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let handled = shared.read(|store| handle(store, &user, &req, now));
+    debug!(user = %user.name, method = %parts.method, uri = %parts.uri, "request");
+    match handled {
+        Handled::Reply(r) => Ok(response(r)),
+        Handled::Watch(plan) => {
+            let (tx, rx) = mpsc::channel::<Bytes>(64);
+            tokio::spawn(stream_watch(*plan, shared.clone(), tx, stop));
+            let mut r = hyper::Response::new(ChannelBody(rx).boxed_unsync());
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            Ok(r)
+        }
+    }
+}
+
+fn presented(conn: &rustls::ServerConnection) -> Presented {
+    match conn.peer_certificates() {
+        None => Presented::None,
+        Some([]) => Presented::None,
+        Some(certs) => match certs
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()))
+            .collect()
+        {
+            Ok(chain) => Presented::Chain(chain),
+            Err(e) => Presented::Malformed(e.to_string()),
+        },
+    }
+}
+
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    shared: Arc<Shared>,
+    handshake_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let presented = Arc::new(presented(tls.get_ref().1));
+    let stop_for_requests = stop.clone();
+    let service = hyper::service::service_fn(move |req| {
+        serve_request(
+            req,
+            presented.clone(),
+            shared.clone(),
+            stop_for_requests.clone(),
+        )
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
