@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -555,19 +555,9 @@ async fn serve_request(
     stop: watch::Receiver<bool>,
 ) -> Result<hyper::Response<ResponseBody>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            let err = if e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::too_large(MAX_BODY_BYTES)
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {e}"))
-            };
-            return Ok(response(err.reply()));
-        }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return Ok(response(e.reply())),
     };
     let now = OffsetDateTime::now_utc();
     let user = match authenticate(&presented, &shared.ca, now) {
@@ -603,6 +593,41 @@ async fn serve_request(
             Ok(r)
         }
     }
+}
+
+/// How much of an oversized body is read and discarded before the 413 is sent, so the client
+/// sees the answer instead of a reset stream.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads the body up to [`MAX_BODY_BYTES`]; beyond, drains it (within [`DRAIN_LIMIT`] and 10 s)
+/// and answers 413.
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+            if let Some(d) = frame.data_ref() {
+                seen = seen.saturating_add(d.len());
+                if seen <= MAX_BODY_BYTES {
+                    buf.extend_from_slice(d);
+                } else if seen > DRAIN_LIMIT {
+                    break;
+                }
+            }
+        }
+        Ok::<(), ApiError>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(r) => r?,
+        Err(_) if seen > MAX_BODY_BYTES => {}
+        Err(_) => return Err(ApiError::bad_request("timed out reading the request body")),
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(MAX_BODY_BYTES));
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn presented(conn: &rustls::ServerConnection) -> Presented {

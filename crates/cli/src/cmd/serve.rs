@@ -89,6 +89,9 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
 
 /// `serve --api`: the Kubernetes API over the snapshot, reloaded when its files change.
 fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8> {
+    if g.filename.is_empty() {
+        bail!("no snapshot given: serve --api serves the snapshot of -f PATH (a manifest file or a directory)");
+    }
     let (tls_dir, client_ca) = match (&a.pki_dir, &a.tls_dir, &a.client_ca) {
         (Some(dir), _, _) => crate::cmd::kubeconfig::ensure_pki_dir(dir, listen, g.quiet)?,
         (None, Some(tls), Some(ca)) => (PathBuf::from(tls), PathBuf::from(ca)),
