@@ -67,6 +67,26 @@ pub fn wants_table(headers: &HeaderMap) -> bool {
     false
 }
 
+/// Whether the client accepts `apidiscovery.k8s.io/v2` `APIGroupDiscoveryList` before plain
+/// JSON (the order of its Accept header).
+pub fn wants_aggregated(headers: &HeaderMap) -> bool {
+    for v in headers.get_all(http::header::ACCEPT) {
+        let Ok(v) = v.to_str() else { continue };
+        for range in v.split(',') {
+            let params: Vec<&str> = range.split(';').map(str::trim).collect();
+            let has = |p: &str| params.iter().any(|x| x.eq_ignore_ascii_case(p));
+            if has("as=APIGroupDiscoveryList") {
+                if has("g=apidiscovery.k8s.io") && has("v=v2") {
+                    return true;
+                }
+                continue;
+            }
+            return false;
+        }
+    }
+    false
+}
+
 /// Answers one request from `requester` (the authenticated identity) against the store's
 /// current state at time `now`.
 pub fn handle(
@@ -122,7 +142,7 @@ fn route(
     };
     require(policy, &user, &check)?;
     if !info.is_resource {
-        return non_resource(&state, &info, is_read);
+        return non_resource(&state, &info, req.headers, is_read);
     }
     if req.method == "POST" {
         if let Some(reply) = reviews(&state.policy, &user, &info, req, now)? {
@@ -135,6 +155,7 @@ fn route(
 fn non_resource(
     state: &crate::store::State,
     info: &RequestInfo,
+    headers: &HeaderMap,
     is_read: bool,
 ) -> Result<Handled, ApiError> {
     let parts: Vec<&str> = info
@@ -143,7 +164,14 @@ fn non_resource(
         .split('/')
         .filter(|p| !p.is_empty())
         .collect();
+    let aggregated = |core: bool| {
+        let mut r = Reply::json(200, &discovery::aggregated(state, core));
+        r.content_type = discovery::AGGREGATED_V2;
+        r
+    };
     let doc = match parts.as_slice() {
+        ["api"] if wants_aggregated(headers) => Some(aggregated(true)),
+        ["apis"] if wants_aggregated(headers) => Some(aggregated(false)),
         ["api"] => Some(Reply::json(200, &discovery::api_versions())),
         ["apis"] => Some(Reply::json(200, &discovery::api_group_list(state))),
         ["apis", g] => discovery::api_group_of(state, g).map(|d| Reply::json(200, &d)),

@@ -177,7 +177,7 @@ fn discovery_is_authorized_like_any_path() {
 }
 
 #[test]
-fn aggregated_discovery_requests_get_legacy_json() {
+fn aggregated_discovery_when_asked_legacy_otherwise() {
     let s = store();
     let r = get("/apis")
         .header(
@@ -185,7 +185,19 @@ fn aggregated_discovery_requests_get_legacy_json() {
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
         )
         .reply(&s, &root());
-    assert_eq!(r.content_type, "application/json");
+    assert_eq!(r.content_type, crate::discovery::AGGREGATED_V2);
+    assert_eq!(json(&r)["kind"], "APIGroupDiscoveryList");
+    let r = get("/api")
+        .header("Accept", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+        .reply(&s, &root());
+    assert_eq!(
+        r.content_type, "application/json",
+        "only v2 is served aggregated"
+    );
+    assert_eq!(json(&r)["kind"], "APIVersions");
+    let r = get("/apis")
+        .header("Accept", "application/json")
+        .reply(&s, &root());
     assert_eq!(json(&r)["kind"], "APIGroupList");
 }
 
