@@ -328,7 +328,12 @@ fn resource(
             } else {
                 ""
             };
-            let sel = Selection::parse(ns, query)?;
+            let mut sel = Selection::parse(ns, query)?;
+            if path_name_given {
+                // `/watch/…/NAME`: the one object.
+                sel.fields
+                    .push(("metadata.name".to_string(), info.name.clone(), true));
+            }
             watch(store, served, info, query, sel, as_table.then_some(include))
         }
     }

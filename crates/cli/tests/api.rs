@@ -671,6 +671,69 @@ fn pki_dir_is_created_once_and_reused() {
 }
 
 #[test]
+fn a_broken_edit_keeps_the_last_good_snapshot() {
+    if !have("curl", "--version") {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = tmp.path().join("snap");
+    std::fs::create_dir_all(&snap).unwrap();
+    let vm = |name: &str| {
+        format!("apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {{name: {name}, namespace: prod}}\nspec: {{}}\n")
+    };
+    std::fs::write(snap.join("vms.yaml"), vm("one")).unwrap();
+    let pki = tmp.path().join("pki");
+    let server = start(tmp.path(), &snap, &pki);
+    let kc = tmp.path().join("admin.kubeconfig");
+    kubeconfig(&pki, &server, "admin", &["system:masters"], &[], &kc);
+    let admin = decode_kubeconfig(&kc, tmp.path(), "admin");
+    let ca = pki.join("ca.crt");
+    let names = || {
+        let (code, body) = curl(
+            &server,
+            &ca,
+            Some(&admin),
+            &[],
+            "/apis/kubevirt.io/v1/namespaces/prod/virtualmachines",
+        );
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let wait = |want: &[&str]| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && names() != want {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        names()
+    };
+    assert_eq!(names(), ["one"]);
+    std::fs::write(snap.join("vms.yaml"), "kind: [unclosed\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && !server.log().contains("snapshot reload refused") {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        server.log().contains("snapshot reload refused"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(names(), ["one"], "the last good snapshot keeps serving");
+    std::fs::write(
+        snap.join("vms.yaml"),
+        format!("{}---\n{}", vm("one"), vm("two")),
+    )
+    .unwrap();
+    assert_eq!(wait(&["one", "two"]), ["one", "two"]);
+}
+
+#[test]
 fn usage_errors() {
     let run = |args: &[&str]| Command::new(bin()).args(args).output().unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -694,3 +694,67 @@ async fn connection(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use virtguard_pki::{issue_ca, CaKind, CertificateAuthority, LeafSpec};
+
+    fn ca(now: OffsetDateTime) -> CertificateAuthority {
+        CertificateAuthority::from_issued(
+            &issue_ca(CaKind::KubeVirt, now, time::Duration::days(1)).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn identities_from_certificates() {
+        let now = OffsetDateTime::now_utc();
+        let ours = ca(now);
+        let bundle = [ours.certificate().clone()];
+        assert_eq!(
+            authenticate(&Presented::None, &bundle, now).unwrap(),
+            UserInfo::anonymous()
+        );
+        let alice = ours
+            .issue_leaf(
+                &LeafSpec::client("alice", &["devs".into(), "ops".into()]),
+                now,
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        let u = authenticate(
+            &Presented::Chain(vec![alice.certificate.clone()]),
+            &bundle,
+            now,
+        )
+        .unwrap();
+        assert_eq!(u.name, "alice");
+        assert_eq!(u.groups, ["devs", "ops", "system:authenticated"]);
+        let later = now + time::Duration::hours(2);
+        let e =
+            authenticate(&Presented::Chain(vec![alice.certificate]), &bundle, later).unwrap_err();
+        assert!(e.contains("expired"), "{e}");
+        let foreign = ca(now)
+            .issue_leaf(
+                &LeafSpec::client("mallory", &[]),
+                now,
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        assert!(authenticate(&Presented::Chain(vec![foreign.certificate]), &bundle, now).is_err());
+        let server = ours
+            .issue_leaf(
+                &LeafSpec::server("x", &["localhost".into()], &[]),
+                now,
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        assert!(
+            authenticate(&Presented::Chain(vec![server.certificate]), &bundle, now).is_err(),
+            "a serving certificate is no client certificate"
+        );
+        assert!(authenticate(&Presented::Malformed("x".into()), &bundle, now).is_err());
+        assert!(authenticate(&Presented::Chain(vec![]), &bundle, now).is_err());
+    }
+}

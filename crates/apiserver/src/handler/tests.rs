@@ -469,6 +469,12 @@ fn watches_start_from_the_state_or_the_version_asked() {
     assert!(plan.finished);
     let (kind, obj) = crate::watch::parse_line(&plan.initial[0]).unwrap();
     assert_eq!((kind.as_str(), obj["code"].as_i64()), ("ERROR", Some(410)));
+    let Handled::Watch(plan) = get("/apis/kubevirt.io/v1/watch/namespaces/prod/virtualmachines/db")
+        .run(&s, &user("alice"))
+    else {
+        panic!("expected a watch");
+    };
+    assert_eq!(plan.initial.len(), 1, "a watch of one named object");
     let r = get("/apis/kubevirt.io/v1/namespaces/prod/virtualmachines?watch=1")
         .reply_or_watch(&s, &user("bob"));
     assert_eq!(r, Some(403));
