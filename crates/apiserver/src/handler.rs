@@ -349,7 +349,7 @@ fn watch(
 ) -> Result<Handled, ApiError> {
     let state = store.current();
     let timeout = match query.get("timeoutSeconds") {
-        None | Some("") => DEFAULT_WATCH_TIMEOUT,
+        None | Some("") | Some("0") => DEFAULT_WATCH_TIMEOUT,
         Some(t) => Duration::from_secs(t.parse::<u64>().map_err(|_| {
             ApiError::bad_request(format!(
                 "timeoutSeconds: invalid value {t:?}: must be a non-negative integer"

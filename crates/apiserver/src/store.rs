@@ -394,6 +394,14 @@ pub struct TooOld {
     pub oldest: u64,
 }
 
+/// A reload built by [`Store::prepare`], ready for [`Store::install`].
+#[derive(Debug)]
+pub struct Prepared {
+    base: u64,
+    state: State,
+    events: Vec<Event>,
+}
+
 /// The current state and the changes of recent reloads.
 #[derive(Debug)]
 pub struct Store {
@@ -418,15 +426,37 @@ impl Store {
     /// Installs a reload as the next version and records its changes; returns how many
     /// objects changed.
     pub fn reload(&mut self, loaded: Loaded) -> usize {
+        let next = self.prepare(loaded);
+        self.install(next)
+    }
+
+    /// Builds the next version from a reload without changing the store (the expensive part,
+    /// which needs only shared access: readers keep being served meanwhile).
+    pub fn prepare(&self, loaded: Loaded) -> Prepared {
         let rv = self.current.resource_version + 1;
-        let next = State::build(loaded, rv, Some(&self.current));
-        let events = next.diff(&self.current);
-        let n = events.len();
-        self.history.push_back((rv, Arc::new(events)));
+        let state = State::build(loaded, rv, Some(&self.current));
+        let events = state.diff(&self.current);
+        Prepared {
+            base: self.current.resource_version,
+            state,
+            events,
+        }
+    }
+
+    /// Installs a prepared version; returns how many objects changed. A version prepared on
+    /// a state that is no longer current is diffed again against the current one.
+    pub fn install(&mut self, mut next: Prepared) -> usize {
+        if next.base != self.current.resource_version {
+            next.state.resource_version = self.current.resource_version + 1;
+            next.events = next.state.diff(&self.current);
+        }
+        let rv = next.state.resource_version;
+        let n = next.events.len();
+        self.history.push_back((rv, Arc::new(next.events)));
         while self.history.len() > HISTORY {
             self.history.pop_front();
         }
-        self.current = Arc::new(next);
+        self.current = Arc::new(next.state);
         n
     }
 

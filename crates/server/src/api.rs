@@ -213,13 +213,15 @@ impl std::fmt::Debug for ApiHandle {
 impl ApiHandle {
     /// Installs a newly loaded snapshot; watchers get the differences. Returns the number of
     /// changed objects.
+    /// Blocking: call it off the async threads for large snapshots.
     pub fn reload(&self, loaded: Loaded) -> usize {
+        let next = self.shared.read(|s| s.prepare(loaded));
         let (n, rv) = {
             let mut g = match self.shared.store.write() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            let n = g.reload(loaded);
+            let n = g.install(next);
             (n, g.current().resource_version)
         };
         let _ = self.shared.version.send(rv);
@@ -441,9 +443,9 @@ async fn reload_loop(
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while rx.try_recv().is_ok() {}
                 let l = loader.clone();
-                match tokio::task::spawn_blocking(move || l()).await {
-                    Ok(Ok(loaded)) => {
-                        let n = handle.reload(loaded);
+                let h = handle.clone();
+                match tokio::task::spawn_blocking(move || l().map(|loaded| h.reload(loaded))).await {
+                    Ok(Ok(n)) => {
                         info!(changed = n, resource_version = handle.resource_version(), "snapshot reloaded");
                     }
                     Ok(Err(e)) => warn!(error = %e, "snapshot reload refused; the previous snapshot keeps serving"),
