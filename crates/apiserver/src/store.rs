@@ -229,6 +229,9 @@ pub struct Event {
     pub resource: String,
     /// The object (for DELETED: its last state, at the deleting reload's version).
     pub object: Arc<StoredObject>,
+    /// For MODIFIED: the object before (a watch whose selector it leaves or enters sees a
+    /// DELETED or ADDED, as kube-apiserver's watch cache sends).
+    pub previous: Option<Arc<StoredObject>>,
 }
 
 impl State {
@@ -348,9 +351,9 @@ impl State {
                 .get(&(group.clone(), resource.clone()))
                 .unwrap_or(&empty);
             for (k, o) in now {
-                let kind = match before.get(k) {
-                    None => EventType::Added,
-                    Some(b) if b.content != o.content => EventType::Modified,
+                let (kind, previous) = match before.get(k) {
+                    None => (EventType::Added, None),
+                    Some(b) if b.content != o.content => (EventType::Modified, Some(b.clone())),
                     Some(_) => continue,
                 };
                 events.push(Event {
@@ -358,6 +361,7 @@ impl State {
                     group: group.clone(),
                     resource: resource.clone(),
                     object: o.clone(),
+                    previous,
                 });
             }
         }
@@ -373,6 +377,7 @@ impl State {
                         group: group.clone(),
                         resource: resource.clone(),
                         object: Arc::new(o.at(self.resource_version)),
+                        previous: None,
                     });
                 }
             }

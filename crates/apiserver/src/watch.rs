@@ -70,18 +70,30 @@ impl WatchPlan {
         }
     }
 
-    /// The lines for the changes in `batches` this watch selects.
+    /// The lines for the changes in `batches` this watch selects. A modification that moves
+    /// an object out of the selection is a DELETED (of the new state), into it an ADDED.
     pub fn lines_for(&self, batches: &[Arc<Vec<Event>>]) -> Vec<Vec<u8>> {
-        batches
-            .iter()
-            .flat_map(|b| b.iter())
-            .filter(|e| {
-                e.group == self.group
-                    && e.resource == self.resource
-                    && self.selection.matches(&e.object)
-            })
-            .map(|e| self.event_line(e.kind, &e.object, e.object.resource_version))
-            .collect()
+        let mut out = Vec::new();
+        for e in batches.iter().flat_map(|b| b.iter()) {
+            if e.group != self.group || e.resource != self.resource {
+                continue;
+            }
+            let now = self.selection.matches(&e.object);
+            let kind = match (e.kind, &e.previous) {
+                (EventType::Modified, Some(before)) => {
+                    match (self.selection.matches(before), now) {
+                        (true, true) => EventType::Modified,
+                        (true, false) => EventType::Deleted,
+                        (false, true) => EventType::Added,
+                        (false, false) => continue,
+                    }
+                }
+                (kind, _) if now => kind,
+                _ => continue,
+            };
+            out.push(self.event_line(kind, &e.object, e.object.resource_version));
+        }
+        out
     }
 
     /// A BOOKMARK at version `rv` (optionally marking the end of the initial events).

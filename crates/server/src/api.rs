@@ -55,6 +55,8 @@ pub struct ApiConfig {
     pub client_ca: PathBuf,
     /// Lowest TLS version offered.
     pub min_tls: MinTls,
+    /// Cipher suites by name (as [`crate::ServerConfig::cipher_suites`]); `None` for rustls'.
+    pub cipher_suites: Option<Vec<String>>,
     /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
     /// How long in-flight requests (and watches) may run after shutdown is requested.
@@ -78,6 +80,7 @@ impl ApiConfig {
             tls_dir: tls_dir.into(),
             client_ca: client_ca.into(),
             min_tls: MinTls::Tls12,
+            cipher_suites: None,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
             max_connections: 10_000,
@@ -266,7 +269,9 @@ async fn read(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
 impl ApiServer {
     /// Loads the serving certificate and client CA (any problem is an error) and binds.
     pub async fn bind(cfg: ApiConfig, initial: Loaded) -> Result<ApiServer, ServerError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut suites = crate::ServerConfig::new(cfg.listen, &cfg.tls_dir);
+        suites.cipher_suites = cfg.cipher_suites.clone();
+        let provider = suites.provider()?;
         let now = OffsetDateTime::now_utc();
         let cert_path = cfg.tls_dir.join(crate::CERT_FILE);
         let key_path = cfg.tls_dir.join(crate::KEY_FILE);

@@ -451,6 +451,17 @@ fn watches_start_from_the_state_or_the_version_asked() {
         (kind.as_str(), obj["metadata"]["resourceVersion"].as_str()),
         ("MODIFIED", Some("2"))
     );
+    // The label change moves `web` out of `app=web` and into `app=web2`.
+    let Handled::Watch(sel) = get("/apis/kubevirt.io/v1/namespaces/prod/virtualmachines?watch=1&resourceVersion=1&labelSelector=app%3Dweb").run(&s, &user("alice")) else {
+        panic!("expected a watch");
+    };
+    let (kind, _) = crate::watch::parse_line(&sel.initial[0]).unwrap();
+    assert_eq!(kind, "DELETED");
+    let Handled::Watch(sel) = get("/apis/kubevirt.io/v1/namespaces/prod/virtualmachines?watch=1&resourceVersion=1&labelSelector=app%3Dweb2").run(&s, &user("alice")) else {
+        panic!("expected a watch");
+    };
+    let (kind, _) = crate::watch::parse_line(&sel.initial[0]).unwrap();
+    assert_eq!(kind, "ADDED");
     let b = plan.bookmark(2, false);
     let (kind, obj) = crate::watch::parse_line(&b).unwrap();
     assert_eq!(

@@ -116,6 +116,9 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         .map(PathBuf::from)
         .collect();
     let mut cfg = ApiConfig::new(listen, tls_dir, client_ca);
+    if !a.cipher_suites.is_empty() {
+        cfg.cipher_suites = Some(a.cipher_suites.clone());
+    }
     if let Some(v) = &a.min_tls_version {
         cfg.min_tls = MinTls::parse(v).with_context(|| {
             format!("--min-tls-version {v:?}: use 1.2 or 1.3 (or VersionTLS12, VersionTLS13)")
