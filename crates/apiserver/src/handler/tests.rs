@@ -521,3 +521,65 @@ fn table_negotiation() {
     );
     assert!(!wants_table(&h));
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("api".to_string()),
+            Just("apis".to_string()),
+            Just("v1".to_string()),
+            Just("namespaces".to_string()),
+            Just("watch".to_string()),
+            Just("kubevirt.io".to_string()),
+            Just("virtualmachines".to_string()),
+            Just("authorization.k8s.io".to_string()),
+            Just("selfsubjectaccessreviews".to_string()),
+            Just("prod".to_string()),
+            "[a-z%.:/]{0,6}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Any path, query, method, Accept header and body gets a response (a Status on error).
+        #[test]
+        fn any_request_is_answered(
+            segs in proptest::collection::vec(segment(), 0..7),
+            query in "[a-zA-Z=&%+()!,.0-9]{0,30}",
+            method in prop_oneof![Just("GET"), Just("POST"), Just("PUT"), Just("DELETE"), Just("PATCH")],
+            body in proptest::collection::vec(any::<u8>(), 0..64),
+            proto in any::<bool>(),
+            impersonate in prop_oneof![Just(""), Just("alice"), Just("system:serviceaccount:a:b"), Just("system:serviceaccount::")],
+        ) {
+            let s = store();
+            let path = format!("/{}", segs.join("/"));
+            let mut headers = vec![("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json")];
+            if proto {
+                headers.push(("Content-Type", "application/vnd.kubernetes.protobuf"));
+            }
+            if !impersonate.is_empty() {
+                headers.push(("Impersonate-User", impersonate));
+            }
+            let mut body = body;
+            if proto {
+                body.splice(0..0, b"k8s\0".iter().copied());
+            }
+            let call = Call { method, path: &path, query: &query, headers, body };
+            for who in [root(), user("alice"), UserInfo::anonymous()] {
+                match call.run(&s, &who) {
+                    Handled::Reply(r) => {
+                        prop_assert!((200..600).contains(&r.code));
+                        if r.code >= 400 {
+                            let v = json(&r);
+                            prop_assert_eq!(&v["kind"], "Status");
+                        }
+                    }
+                    Handled::Watch(_) => {}
+                }
+            }
+        }
+    }
+}
