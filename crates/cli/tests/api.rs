@@ -684,7 +684,8 @@ fn a_broken_edit_keeps_the_last_good_snapshot() {
     };
     std::fs::write(snap.join("vms.yaml"), vm("one")).unwrap();
     let pki = tmp.path().join("pki");
-    let server = start(tmp.path(), &snap, &pki);
+    // One file as the snapshot (watched through its directory).
+    let server = start(tmp.path(), &snap.join("vms.yaml"), &pki);
     let kc = tmp.path().join("admin.kubeconfig");
     kubeconfig(&pki, &server, "admin", &["system:masters"], &[], &kc);
     let admin = decode_kubeconfig(&kc, tmp.path(), "admin");
@@ -725,12 +726,18 @@ fn a_broken_edit_keeps_the_last_good_snapshot() {
         server.log()
     );
     assert_eq!(names(), ["one"], "the last good snapshot keeps serving");
-    std::fs::write(
-        snap.join("vms.yaml"),
-        format!("{}---\n{}", vm("one"), vm("two")),
-    )
-    .unwrap();
+    // Replaced by a rename, as editors save.
+    let tmp_file = snap.join(".vms.yaml.tmp");
+    std::fs::write(&tmp_file, format!("{}---\n{}", vm("one"), vm("two"))).unwrap();
+    std::fs::rename(&tmp_file, snap.join("vms.yaml")).unwrap();
     assert_eq!(wait(&["one", "two"]), ["one", "two"]);
+    std::fs::write(&tmp_file, vm("three")).unwrap();
+    std::fs::rename(&tmp_file, snap.join("vms.yaml")).unwrap();
+    assert_eq!(
+        wait(&["three"]),
+        ["three"],
+        "a second replacement is seen too"
+    );
 }
 
 #[test]

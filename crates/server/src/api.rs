@@ -434,8 +434,21 @@ async fn reload_loop(
         }
     };
     for p in &paths {
-        if let Err(e) = watcher.watch(p, notify::RecursiveMode::Recursive) {
-            warn!(path = %p.display(), error = %e, "cannot watch the snapshot path");
+        // A file is watched through its directory: editors replace files by renaming, which
+        // ends a watch on the file itself.
+        let (target, mode) = match p.parent() {
+            Some(dir) if p.is_file() => (
+                if dir.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    dir
+                },
+                notify::RecursiveMode::NonRecursive,
+            ),
+            _ => (p.as_path(), notify::RecursiveMode::Recursive),
+        };
+        if let Err(e) = watcher.watch(target, mode) {
+            warn!(path = %p.display(), error = %e, "cannot watch the snapshot path; it will not be reloaded");
         }
     }
     loop {
