@@ -315,7 +315,7 @@ fn resource(
             } else {
                 ""
             };
-            let sel = Selection::parse(ns, query)?;
+            let sel = Selection::parse(ns, &served.group, &served.resource, query)?;
             let p = page(&state, objects, &sel, query)?;
             if as_table {
                 return Ok(Reply::json(200, &table(rv, &p, include, now)).into());
@@ -328,7 +328,7 @@ fn resource(
             } else {
                 ""
             };
-            let mut sel = Selection::parse(ns, query)?;
+            let mut sel = Selection::parse(ns, &served.group, &served.resource, query)?;
             if path_name_given {
                 // `/watch/…/NAME`: the one object.
                 sel.fields

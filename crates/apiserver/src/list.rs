@@ -27,14 +27,21 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Reads `labelSelector` and `fieldSelector` from the query; bad syntax is a 400.
-    pub fn parse(namespace: &str, query: &Query) -> Result<Selection, ApiError> {
+    /// Reads `labelSelector` and `fieldSelector` from the query for a resource of `group`;
+    /// bad syntax, or a field the resource does not select on, is a 400.
+    pub fn parse(
+        namespace: &str,
+        group: &str,
+        resource: &str,
+        query: &Query,
+    ) -> Result<Selection, ApiError> {
         let labels = match query.get("labelSelector") {
             Some(s) => parse_label_selector(s).map_err(ApiError::bad_request)?,
             None => LabelSelector::default(),
         };
         let fields = match query.get("fieldSelector") {
-            Some(s) => parse_field_selector(s).map_err(ApiError::bad_request)?,
+            Some(s) => parse_field_selector(s, selectable_fields(group, resource))
+                .map_err(ApiError::bad_request)?,
             None => Vec::new(),
         };
         Ok(Selection {
@@ -49,13 +56,70 @@ impl Selection {
         (self.namespace.is_empty() || o.namespace == self.namespace)
             && self.labels.matches(&o.labels)
             && self.fields.iter().all(|(field, want, eq)| {
-                let have = if field == "metadata.name" {
-                    &o.name
-                } else {
-                    &o.namespace
+                let have = match field.as_str() {
+                    "metadata.name" => o.name.clone(),
+                    "metadata.namespace" => o.namespace.clone(),
+                    other => field_value(&o.content, other),
                 };
-                (have == want) == *eq
+                (have == *want) == *eq
             })
+    }
+}
+
+/// The fields besides `metadata.name` / `metadata.namespace` a built-in resource selects on
+/// (its registry's `GetAttrs`); custom resources select on metadata only.
+pub fn selectable_fields(group: &str, resource: &str) -> &'static [&'static str] {
+    match (group, resource) {
+        ("", "events") | ("events.k8s.io", "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        ("", "secrets") => &["type"],
+        ("", "namespaces") => &["status.phase"],
+        ("", "nodes") => &["spec.unschedulable"],
+        _ => &[],
+    }
+}
+
+/// A field's value as a field selector compares it: a string, a number or boolean as text,
+/// absent as empty (an event's `source` is its `source.component`).
+fn field_value(content: &Value, field: &str) -> String {
+    let path = if field == "source" {
+        "source.component"
+    } else {
+        field
+    };
+    let mut v = content;
+    for part in path.split('.') {
+        match v.get(part) {
+            Some(x) => v = x,
+            None => return String::new(),
+        }
+    }
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
     }
 }
 
@@ -170,8 +234,12 @@ pub fn parse_label_selector(s: &str) -> Result<LabelSelector, String> {
     Ok(sel)
 }
 
-/// Parses a field selector on `metadata.name` / `metadata.namespace` (`=`, `==`, `!=`).
-pub fn parse_field_selector(s: &str) -> Result<Vec<(String, String, bool)>, String> {
+/// Parses a field selector (`=`, `==`, `!=`) on `metadata.name`, `metadata.namespace` and the
+/// `extra` fields of the resource.
+pub fn parse_field_selector(
+    s: &str,
+    extra: &[&str],
+) -> Result<Vec<(String, String, bool)>, String> {
     let mut out = Vec::new();
     for term in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let (field, value, eq) = if let Some((k, v)) = term.split_once("!=") {
@@ -184,10 +252,8 @@ pub fn parse_field_selector(s: &str) -> Result<Vec<(String, String, bool)>, Stri
             ));
         };
         let field = field.trim();
-        if field != "metadata.name" && field != "metadata.namespace" {
-            return Err(format!(
-                "field label not supported: {field} (virtguard selects on metadata.name and metadata.namespace)"
-            ));
+        if field != "metadata.name" && field != "metadata.namespace" && !extra.contains(&field) {
+            return Err(format!("field label not supported: {field}"));
         }
         out.push((field.to_string(), value.trim().to_string(), eq));
     }
@@ -495,15 +561,42 @@ mod tests {
     #[test]
     fn field_selectors() {
         assert_eq!(
-            parse_field_selector("metadata.name=a,metadata.namespace!=b").unwrap(),
+            parse_field_selector("metadata.name=a,metadata.namespace!=b", &[]).unwrap(),
             vec![
                 ("metadata.name".to_string(), "a".to_string(), true),
                 ("metadata.namespace".to_string(), "b".to_string(), false)
             ]
         );
-        assert!(parse_field_selector("spec.nodeName=x")
+        assert!(parse_field_selector("spec.nodeName=x", selectable_fields("", "pods")).is_ok());
+        assert!(parse_field_selector("spec.nodeName=x", &[])
             .unwrap_err()
             .contains("field label not supported: spec.nodeName"));
+    }
+
+    #[test]
+    fn built_in_field_selectors() {
+        let yaml = "apiVersion: v1\nkind: Event\nmetadata: {name: e1, namespace: a}\ninvolvedObject: {kind: VirtualMachine, name: db}\nsource: {component: virt-controller}\ntype: Warning\n---\napiVersion: v1\nkind: Event\nmetadata: {name: e2, namespace: a}\ninvolvedObject: {kind: Pod, name: p}\n";
+        let state = State::build(loaded(yaml), 1, None);
+        let objs = state.objects("", "events");
+        let q = Query::parse(
+            "fieldSelector=involvedObject.name%3Ddb,source%3Dvirt-controller,type%3DWarning",
+        );
+        let sel = Selection::parse("a", "", "events", &q).unwrap();
+        let p = page(&state, objs, &sel, &Query::default()).unwrap();
+        assert_eq!(
+            p.items.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+            ["e1"]
+        );
+        let q = Query::parse("fieldSelector=type%3D");
+        let sel = Selection::parse("a", "", "events", &q).unwrap();
+        let p = page(&state, objs, &sel, &Query::default()).unwrap();
+        assert_eq!(
+            p.items.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+            ["e2"],
+            "absent is empty"
+        );
+        let q = Query::parse("fieldSelector=type%3DWarning");
+        assert!(Selection::parse("a", "kubevirt.io", "virtualmachines", &q).is_err());
     }
 
     #[test]
