@@ -240,6 +240,41 @@ impl ApiHandle {
 /// Produces a fresh [`Loaded`] from the snapshot files (run off the async threads).
 pub type Loader = Arc<dyn Fn() -> Result<Loaded, String> + Send + Sync>;
 
+/// How the served snapshot is kept current.
+#[derive(Clone)]
+pub struct Reload {
+    /// Files and directories to watch (directories recursively).
+    pub paths: Vec<PathBuf>,
+    /// Reads them again.
+    pub loader: Loader,
+    /// When the served snapshot started being read: a file changed after it (before the
+    /// watch began) triggers a reload at start.
+    pub read_at: std::time::SystemTime,
+}
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reload")
+            .field("paths", &self.paths)
+            .field("read_at", &self.read_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The newest modification time under `path` (directories walked to a bounded depth).
+fn newest_mtime(path: &std::path::Path, depth: usize) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mut newest = meta.modified().ok();
+    if meta.is_dir() && depth < 64 {
+        for entry in std::fs::read_dir(path).ok()?.flatten() {
+            if let Some(t) = newest_mtime(&entry.path(), depth + 1) {
+                newest = Some(newest.map_or(t, |n| n.max(t)));
+            }
+        }
+    }
+    newest
+}
+
 /// The facade with certificates loaded and its socket bound.
 pub struct ApiServer {
     listener: TcpListener,
@@ -344,12 +379,11 @@ impl ApiServer {
         }
     }
 
-    /// Serves until `shutdown` resolves. With a `loader`, a change under any of `watch` reloads
+    /// Serves until `shutdown` resolves. With `reload`, a change under any of its paths reloads
     /// the snapshot (debounced); a failed load is logged and the previous state keeps serving.
     pub async fn run(
         self,
-        watch_paths: Vec<PathBuf>,
-        loader: Option<Loader>,
+        reload: Option<Reload>,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
         let ApiServer {
@@ -360,13 +394,12 @@ impl ApiServer {
             cfg,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let reloader = loader.map(|l| {
+        let reloader = reload.map(|r| {
             tokio::spawn(reload_loop(
                 ApiHandle {
                     shared: shared.clone(),
                 },
-                watch_paths,
-                l,
+                r,
                 stop_rx.clone(),
             ))
         });
@@ -411,14 +444,15 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Reloads on file events under `paths` (debounced by 200 ms).
-async fn reload_loop(
-    handle: ApiHandle,
-    paths: Vec<PathBuf>,
-    loader: Loader,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn reload_loop(handle: ApiHandle, reload: Reload, mut stop: watch::Receiver<bool>) {
+    let Reload {
+        paths,
+        loader,
+        read_at,
+    } = reload;
     use notify::Watcher as _;
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let kick = tx.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(ev) = event {
             if !matches!(ev.kind, notify::EventKind::Access(_)) {
@@ -450,6 +484,18 @@ async fn reload_loop(
         if let Err(e) = watcher.watch(target, mode) {
             warn!(path = %p.display(), error = %e, "cannot watch the snapshot path; it will not be reloaded");
         }
+    }
+    // Changes made between the first read and the watch starting.
+    let scan = paths.clone();
+    let changed = tokio::task::spawn_blocking(move || {
+        scan.iter()
+            .filter_map(|p| newest_mtime(p, 0))
+            .any(|t| t > read_at)
+    })
+    .await
+    .unwrap_or(false);
+    if changed {
+        let _ = kick.send(());
     }
     loop {
         tokio::select! {
@@ -725,6 +771,58 @@ mod tests {
             &issue_ca(CaKind::KubeVirt, now, time::Duration::days(1)).unwrap(),
         )
         .unwrap()
+    }
+
+    fn empty() -> Loaded {
+        Loaded {
+            objects: Vec::new(),
+            policy: virtguard_rbac::Policy::new(Vec::new(), Vec::new()),
+            discovery: virtguard_catalog::Discovery::builtin().unwrap(),
+        }
+    }
+
+    /// A file changed after the first read but before the watch began is reloaded at start.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_before_the_watch_are_not_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let ours = ca(now);
+        let serving = ours
+            .issue_leaf(
+                &LeafSpec::server("x", &["localhost".into()], &[]),
+                now,
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        std::fs::write(dir.path().join("tls.crt"), &serving.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), &serving.key_pem).unwrap();
+        std::fs::write(dir.path().join("ca.crt"), ours.certificate().to_pem()).unwrap();
+        let snap = dir.path().join("snap.yaml");
+        std::fs::write(&snap, "# edited after the first read\n").unwrap();
+        let cfg = ApiConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path(),
+            dir.path().join("ca.crt"),
+        );
+        let server = ApiServer::bind(cfg, empty()).await.unwrap();
+        let handle = server.handle();
+        assert_eq!(handle.resource_version(), 1);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let reload = Reload {
+            paths: vec![snap],
+            loader: Arc::new(|| Ok(empty())),
+            read_at: std::time::SystemTime::UNIX_EPOCH,
+        };
+        let task = tokio::spawn(server.run(Some(reload), async {
+            let _ = stop_rx.await;
+        }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while handle.resource_version() < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(handle.resource_version(), 2);
+        let _ = stop_tx.send(());
+        task.await.unwrap().unwrap();
     }
 
     #[test]

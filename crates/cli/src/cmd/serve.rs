@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
-use virtguard_server::api::{ApiConfig, ApiServer, Loader};
+use virtguard_server::api::{ApiConfig, ApiServer, Loader, Reload};
 use virtguard_server::{MinTls, Server, ServerConfig};
 
 use crate::args::{Global, ServeArgs};
@@ -105,6 +105,7 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         defaults: g.defaults.clone(),
         skip_invalid: g.skip_invalid,
     };
+    let read_at = std::time::SystemTime::now();
     let initial = load_for_api(&source, g.quiet)?;
     let reload_source = source.clone();
     let loader: Loader =
@@ -138,7 +139,14 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
             println!("{addr}");
         }
         server
-            .run(watch, Some(loader), shutdown_signal())
+            .run(
+                Some(Reload {
+                    paths: watch,
+                    loader,
+                    read_at,
+                }),
+                shutdown_signal(),
+            )
             .await
             .context("server failed")
     })?;
