@@ -130,6 +130,7 @@ pub fn api_resource_list(state: &State, group: &str, version: &str) -> Option<AP
         if s.group == group && s.versions.iter().any(|v| v == version) {
             found = true;
             resources.push(APIResource {
+                categories: (!s.categories.is_empty()).then(|| s.categories.clone()),
                 short_names: (!s.short_names.is_empty()).then(|| s.short_names.clone()),
                 singular_name: s.singular.clone(),
                 ..entry(s, s.resource.clone(), s.verbs.clone())
@@ -200,6 +201,9 @@ fn aggregated_resources(state: &State, group: &str, version: &str) -> Vec<Value>
             });
             if !s.short_names.is_empty() {
                 r["shortNames"] = json!(s.short_names);
+            }
+            if !s.categories.is_empty() {
+                r["categories"] = json!(s.categories);
             }
             if !s.subresources.is_empty() {
                 r["subresources"] = s
@@ -279,6 +283,7 @@ mod tests {
         let pods = core.resources.iter().find(|r| r.name == "pods").unwrap();
         assert!(pods.namespaced);
         assert_eq!(pods.verbs, ["get", "list", "watch"]);
+        assert_eq!(pods.categories.as_deref(), Some(&["all".to_string()][..]));
         assert!(core.resources.iter().any(|r| r.name == "pods/log"));
         let kv = api_resource_list(&state, "kubevirt.io", "v1").unwrap();
         let vmi = kv
@@ -409,6 +414,7 @@ mod tests {
             .unwrap();
         assert_eq!(pods["scope"], "Namespaced");
         assert_eq!(pods["responseKind"]["kind"], "Pod");
+        assert_eq!(pods["categories"], json!(["all"]));
         assert!(pods["subresources"]
             .as_array()
             .unwrap()

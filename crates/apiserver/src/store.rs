@@ -46,6 +46,77 @@ pub struct Served {
     pub subresources: Vec<String>,
     /// Subresources served in another group (KubeVirt's `subresources.kubevirt.io`).
     pub api_subresources: Option<(String, Vec<String>)>,
+    /// Categories (`all`: what `kubectl get all` lists).
+    pub categories: Vec<String>,
+}
+
+/// Resources in the `all` category: Kubernetes' registries (`Categories()`) and KubeVirt's CRDs
+/// (`pkg/virt-operator/resource/generate/components/crds.go`). A CRD in the snapshot says its
+/// own.
+const CATEGORY_ALL: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "replicationcontrollers"),
+    ("", "services"),
+    ("apps", "daemonsets"),
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("apps", "statefulsets"),
+    ("autoscaling", "horizontalpodautoscalers"),
+    ("batch", "cronjobs"),
+    ("batch", "jobs"),
+    ("kubevirt.io", "virtualmachineinstances"),
+    ("kubevirt.io", "virtualmachines"),
+    ("kubevirt.io", "virtualmachineinstancepresets"),
+    ("kubevirt.io", "virtualmachineinstancereplicasets"),
+    ("kubevirt.io", "virtualmachineinstancemigrations"),
+    ("kubevirt.io", "kubevirts"),
+    ("pool.kubevirt.io", "virtualmachinepools"),
+    ("snapshot.kubevirt.io", "virtualmachinesnapshots"),
+    ("snapshot.kubevirt.io", "virtualmachinesnapshotcontents"),
+    ("snapshot.kubevirt.io", "virtualmachinerestores"),
+    ("export.kubevirt.io", "virtualmachineexports"),
+    ("backup.kubevirt.io", "virtualmachinebackups"),
+    ("backup.kubevirt.io", "virtualmachinebackuptrackers"),
+    ("instancetype.kubevirt.io", "virtualmachineinstancetypes"),
+    ("instancetype.kubevirt.io", "virtualmachinepreferences"),
+    ("clone.kubevirt.io", "virtualmachineclones"),
+];
+
+fn builtin_categories(group: &str, resource: &str) -> Vec<String> {
+    if CATEGORY_ALL.contains(&(group, resource)) {
+        vec!["all".to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// `spec.names.categories` of the snapshot's CRDs, by (group, plural).
+fn crd_categories(objects: &[Object]) -> HashMap<(String, String), Vec<String>> {
+    let mut out = HashMap::new();
+    for o in objects
+        .iter()
+        .filter(|o| o.kind == "CustomResourceDefinition")
+    {
+        let Some(v) = o.value() else { continue };
+        let text = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let cats: Vec<String> = v
+            .pointer("/spec/names/categories")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert((text("/spec/group"), text("/spec/names/plural")), cats);
+    }
+    out
 }
 
 impl Served {
@@ -244,6 +315,7 @@ impl State {
             discovery,
         } = loaded;
         policy.build_index();
+        let crd_cats = crd_categories(&objects);
         let mut resources: Vec<Served> = Vec::new();
         for r in discovery.resources() {
             let create_only = CREATE_ONLY.contains(&r.resource.as_str());
@@ -272,6 +344,10 @@ impl State {
                     .api_subresources
                     .as_ref()
                     .map(|a| (a.group.clone(), a.names.clone())),
+                categories: crd_cats
+                    .get(&(r.group.clone(), r.resource.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| builtin_categories(&r.group, &r.resource)),
             });
         }
         let mut by_key: HashMap<(String, String), Objects> = HashMap::new();
@@ -294,6 +370,7 @@ impl State {
                         verbs: read_verbs(),
                         subresources: Vec::new(),
                         api_subresources: None,
+                        categories: Vec::new(),
                     });
                     resources.len() - 1
                 }
@@ -518,6 +595,30 @@ pub(crate) mod tests {
         assert_eq!(o.labels.get("app").map(String::as_str), Some("db"));
         assert_eq!(o.value()["metadata"]["resourceVersion"], "1");
         assert!(s.find("kubevirt.io", "v1", "virtualmachines").is_some());
+    }
+
+    #[test]
+    fn categories_from_kubernetes_kubevirt_and_the_snapshots_crds() {
+        let s = State::build(loaded(VM), 1, None);
+        assert_eq!(
+            s.find("kubevirt.io", "v1", "virtualmachines")
+                .unwrap()
+                .categories,
+            ["all"]
+        );
+        assert_eq!(
+            s.find("apps", "v1", "deployments").unwrap().categories,
+            ["all"]
+        );
+        assert!(s.find("", "v1", "secrets").unwrap().categories.is_empty());
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: virtualmachines.kubevirt.io}\nspec:\n  group: kubevirt.io\n  names: {plural: virtualmachines, kind: VirtualMachine, categories: [vms]}\n  scope: Namespaced\n  versions: [{name: v1, served: true, storage: true}]\n";
+        let s = State::build(loaded(crd), 1, None);
+        assert_eq!(
+            s.find("kubevirt.io", "v1", "virtualmachines")
+                .unwrap()
+                .categories,
+            ["vms"]
+        );
     }
 
     #[test]

@@ -365,6 +365,12 @@ fn kubectl_against_a_snapshot() {
         assert!(out.contains(name), "{name} in\n{out}");
     }
     assert!(out.starts_with("NAMESPACE"), "{out}");
+    let (code, out, err) = kubectl(&admin, &cache, &["get", "all", "-n", "vm-prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("virtualmachine.kubevirt.io/db-1"),
+        "the all category: {out}"
+    );
     let (_, out, _) = kubectl(&admin, &cache, &["get", "clusterroles"]);
     assert!(
         out.contains("kubevirt.io:edit") && out.contains("cluster-admin"),
