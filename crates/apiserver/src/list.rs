@@ -492,11 +492,17 @@ fn row(o: &StoredObject, include: IncludeObject, now: OffsetDateTime) -> Value {
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => {
-            let v = o.value();
+            let mut meta = o.content.get("metadata").cloned().unwrap_or(Value::Null);
+            if let Some(m) = meta.as_object_mut() {
+                m.insert(
+                    "resourceVersion".into(),
+                    Value::String(o.resource_version.to_string()),
+                );
+            }
             r["object"] = json!({
                 "kind": "PartialObjectMetadata",
                 "apiVersion": "meta.k8s.io/v1",
-                "metadata": v.get("metadata").cloned().unwrap_or(Value::Null),
+                "metadata": meta,
             });
         }
         IncludeObject::Object => r["object"] = o.value(),
@@ -699,5 +705,6 @@ mod tests {
         assert_eq!(t["rows"][0]["cells"][1], "<unknown>");
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["rows"][0]["object"]["metadata"]["namespace"], "n1");
+        assert_eq!(t["rows"][0]["object"]["metadata"]["resourceVersion"], "7");
     }
 }
