@@ -6,7 +6,8 @@
 //! the snapshot files change (a load that fails keeps the previous state in force).
 //!
 //! Unlike [`crate::Server`] (KubeVirt's mandatory mTLS rule), nothing here requires a KubeVirt
-//! client CN; the serving certificate and CA are read once at start.
+//! client CN. The serving certificate, key and client CA are checked periodically; new valid
+//! files serve new connections, broken ones are refused and logged.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -65,6 +66,8 @@ pub struct ApiConfig {
     pub max_connections: usize,
     /// How often a watch that asked for bookmarks gets one even without changes.
     pub bookmark_interval: Duration,
+    /// How often the certificate files are checked for a new version.
+    pub cert_check_interval: Duration,
 }
 
 impl ApiConfig {
@@ -85,6 +88,7 @@ impl ApiConfig {
             drain_timeout: Duration::from_secs(5),
             max_connections: 10_000,
             bookmark_interval: Duration::from_secs(60),
+            cert_check_interval: Duration::from_secs(60),
         }
     }
 }
@@ -188,11 +192,102 @@ fn authenticate(
 struct Shared {
     store: RwLock<Store>,
     version: watch::Sender<u64>,
-    ca: Arc<Vec<Certificate>>,
+    tls: RwLock<Arc<TlsMaterial>>,
     bookmark_interval: Duration,
 }
 
+/// The certificates in force and the rustls configuration built from them.
+struct TlsMaterial {
+    config: Arc<rustls::ServerConfig>,
+    ca: Arc<Vec<Certificate>>,
+    cert_raw: Vec<u8>,
+    key_raw: Vec<u8>,
+    ca_raw: Vec<u8>,
+}
+
+/// What one certificate check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertReload {
+    /// The files are the ones in force (or were refused before).
+    Unchanged,
+    /// New files were loaded; new connections use them.
+    Reloaded,
+    /// New files were refused; the previous ones keep serving.
+    Refused(String),
+}
+
+/// Where the certificate files are and how to build a TLS configuration from them.
+struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+    min_tls: MinTls,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl TlsFiles {
+    fn new(cfg: &ApiConfig) -> Result<TlsFiles, ServerError> {
+        let mut suites = crate::ServerConfig::new(cfg.listen, &cfg.tls_dir);
+        suites.cipher_suites = cfg.cipher_suites.clone();
+        Ok(TlsFiles {
+            cert: cfg.tls_dir.join(crate::CERT_FILE),
+            key: cfg.tls_dir.join(crate::KEY_FILE),
+            ca: cfg.client_ca.clone(),
+            min_tls: cfg.min_tls,
+            provider: suites.provider()?,
+        })
+    }
+
+    /// Reads and checks the files; `Err` names the file and the reason.
+    async fn load(&self) -> Result<TlsMaterial, ServerError> {
+        let now = OffsetDateTime::now_utc();
+        let (cert_raw, key_raw, ca_raw) = (
+            read(&self.cert).await?,
+            read(&self.key).await?,
+            read(&self.ca).await?,
+        );
+        let serving = parse_serving(cert_raw.clone(), key_raw.clone(), &self.provider, now)
+            .map_err(|reason| ServerError::Refused {
+                path: self.cert.clone(),
+                reason,
+            })?;
+        let ca = parse_client_ca(ca_raw.clone(), now).map_err(|reason| ServerError::Refused {
+            path: self.ca.clone(),
+            reason,
+        })?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(
+            ca.certs
+                .iter()
+                .map(|c| CertificateDer::from(c.der().to_vec())),
+        );
+        let verifier = OptionalClientCert {
+            hints: roots.subjects(),
+            algs: self.provider.signature_verification_algorithms,
+        };
+        let mut config = rustls::ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(self.min_tls.versions())?
+            .with_client_cert_verifier(Arc::new(verifier))
+            .with_cert_resolver(Arc::new(FixedCert(serving.certified.clone())));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(TlsMaterial {
+            config: Arc::new(config),
+            ca: ca.certs.clone(),
+            cert_raw,
+            key_raw,
+            ca_raw,
+        })
+    }
+}
+
 impl Shared {
+    fn tls(&self) -> Arc<TlsMaterial> {
+        match self.tls.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
         match self.store.read() {
             Ok(g) => f(&g),
@@ -234,6 +329,76 @@ impl ApiHandle {
     /// The resourceVersion in force.
     pub fn resource_version(&self) -> u64 {
         self.shared.read(|s| s.current().resource_version)
+    }
+}
+
+/// Re-reads the certificate files on demand (tests, signals) and from the periodic check.
+#[derive(Clone)]
+pub struct CertHandle {
+    files: Arc<TlsFiles>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for CertHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertHandle").finish_non_exhaustive()
+    }
+}
+
+impl CertHandle {
+    /// Checks the serving certificate, key and client CA; new valid files are used for new
+    /// connections (established ones keep theirs), refused ones leave the old in force.
+    pub async fn check(&self) -> CertReload {
+        let old = self.shared.tls();
+        if same_content(&self.files.cert, &old.cert_raw).await
+            && same_content(&self.files.key, &old.key_raw).await
+            && same_content(&self.files.ca, &old.ca_raw).await
+        {
+            return CertReload::Unchanged;
+        }
+        match self.files.load().await {
+            Ok(m) => {
+                let m = Arc::new(m);
+                match self.shared.tls.write() {
+                    Ok(mut g) => *g = m,
+                    Err(p) => *p.into_inner() = m,
+                }
+                info!("API facade certificates reloaded");
+                CertReload::Reloaded
+            }
+            Err(e) => {
+                warn!(error = %e, "new certificate files refused; the previous ones keep serving");
+                CertReload::Refused(e.to_string())
+            }
+        }
+    }
+}
+
+/// Whether the file still holds `raw` (an unreadable file counts as changed).
+async fn same_content(path: &std::path::Path, raw: &[u8]) -> bool {
+    tokio::fs::read(path)
+        .await
+        .map(|b| b == raw)
+        .unwrap_or(false)
+}
+
+async fn cert_loop(handle: CertHandle, interval: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut last_refused: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tick.tick() => {
+                // A broken file is logged once per reason, not every interval.
+                match handle.check().await {
+                    CertReload::Refused(r) if last_refused.as_ref() == Some(&r) => {}
+                    CertReload::Refused(r) => last_refused = Some(r),
+                    _ => last_refused = None,
+                }
+            }
+        }
     }
 }
 
@@ -279,7 +444,7 @@ fn newest_mtime(path: &std::path::Path, depth: usize) -> Option<std::time::Syste
 pub struct ApiServer {
     listener: TcpListener,
     addr: SocketAddr,
-    tls: Arc<rustls::ServerConfig>,
+    files: Arc<TlsFiles>,
     shared: Arc<Shared>,
     cfg: ApiConfig,
 }
@@ -304,43 +469,8 @@ async fn read(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
 impl ApiServer {
     /// Loads the serving certificate and client CA (any problem is an error) and binds.
     pub async fn bind(cfg: ApiConfig, initial: Loaded) -> Result<ApiServer, ServerError> {
-        let mut suites = crate::ServerConfig::new(cfg.listen, &cfg.tls_dir);
-        suites.cipher_suites = cfg.cipher_suites.clone();
-        let provider = suites.provider()?;
-        let now = OffsetDateTime::now_utc();
-        let cert_path = cfg.tls_dir.join(crate::CERT_FILE);
-        let key_path = cfg.tls_dir.join(crate::KEY_FILE);
-        let serving = parse_serving(
-            read(&cert_path).await?,
-            read(&key_path).await?,
-            &provider,
-            now,
-        )
-        .map_err(|reason| ServerError::Refused {
-            path: cert_path.clone(),
-            reason,
-        })?;
-        let ca = parse_client_ca(read(&cfg.client_ca).await?, now).map_err(|reason| {
-            ServerError::Refused {
-                path: cfg.client_ca.clone(),
-                reason,
-            }
-        })?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add_parsable_certificates(
-            ca.certs
-                .iter()
-                .map(|c| CertificateDer::from(c.der().to_vec())),
-        );
-        let verifier = OptionalClientCert {
-            hints: roots.subjects(),
-            algs: provider.signature_verification_algorithms,
-        };
-        let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(cfg.min_tls.versions())?
-            .with_client_cert_verifier(Arc::new(verifier))
-            .with_cert_resolver(Arc::new(FixedCert(serving.certified.clone())));
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let files = TlsFiles::new(&cfg)?;
+        let material = files.load().await?;
         let listener = TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| ServerError::Bind {
@@ -356,11 +486,11 @@ impl ApiServer {
         Ok(ApiServer {
             listener,
             addr,
-            tls: Arc::new(tls),
+            files: Arc::new(files),
             shared: Arc::new(Shared {
                 store: RwLock::new(store),
                 version,
-                ca: ca.certs.clone(),
+                tls: RwLock::new(Arc::new(material)),
                 bookmark_interval: cfg.bookmark_interval,
             }),
             cfg,
@@ -379,6 +509,14 @@ impl ApiServer {
         }
     }
 
+    /// A handle for certificate checks.
+    pub fn cert_handle(&self) -> CertHandle {
+        CertHandle {
+            files: self.files.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Serves until `shutdown` resolves. With `reload`, a change under any of its paths reloads
     /// the snapshot (debounced); a failed load is logged and the previous state keeps serving.
     pub async fn run(
@@ -389,7 +527,7 @@ impl ApiServer {
         let ApiServer {
             listener,
             addr,
-            tls,
+            files,
             shared,
             cfg,
         } = self;
@@ -403,8 +541,15 @@ impl ApiServer {
                 stop_rx.clone(),
             ))
         });
+        let certs = tokio::spawn(cert_loop(
+            CertHandle {
+                files,
+                shared: shared.clone(),
+            },
+            cfg.cert_check_interval,
+            stop_rx.clone(),
+        ));
         info!(%addr, "virtguard API facade listening");
-        let acceptor = TlsAcceptor::from(tls);
         let mut conns = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -412,7 +557,7 @@ impl ApiServer {
                 _ = &mut shutdown => break,
                 accepted = listener.accept(), if conns.len() < cfg.max_connections.max(1) => match accepted {
                     Ok((tcp, peer)) => {
-                        conns.spawn(connection(tcp, peer, acceptor.clone(), shared.clone(), cfg.handshake_timeout, stop_rx.clone()));
+                        conns.spawn(connection(tcp, peer, shared.clone(), cfg.handshake_timeout, stop_rx.clone()));
                     }
                     Err(e) => {
                         warn!(error = %e, "accept failed");
@@ -434,6 +579,7 @@ impl ApiServer {
         if let Some(r) = reloader {
             r.abort();
         }
+        certs.abort();
         info!("virtguard API facade stopped");
         Ok(())
     }
@@ -626,7 +772,7 @@ async fn serve_request(
         Err(e) => return Ok(response(e.reply())),
     };
     let now = OffsetDateTime::now_utc();
-    let user = match authenticate(&presented, &shared.ca, now) {
+    let user = match authenticate(&presented, &shared.tls().ca, now) {
         Ok(u) => u,
         Err(reason) => {
             warn!(
@@ -714,12 +860,12 @@ fn presented(conn: &rustls::ServerConnection) -> Presented {
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    acceptor: TlsAcceptor,
     shared: Arc<Shared>,
     handshake_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
+    let acceptor = TlsAcceptor::from(shared.tls().config.clone());
     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -823,6 +969,57 @@ mod tests {
         assert_eq!(handle.resource_version(), 2);
         let _ = stop_tx.send(());
         task.await.unwrap().unwrap();
+    }
+
+    fn write_serving(dir: &std::path::Path, ca: &CertificateAuthority, cn: &str) {
+        let now = OffsetDateTime::now_utc();
+        let serving = ca
+            .issue_leaf(
+                &LeafSpec::server(cn, &["localhost".into()], &[]),
+                now,
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        std::fs::write(dir.join("tls.crt"), &serving.cert_pem).unwrap();
+        std::fs::write(dir.join("tls.key"), &serving.key_pem).unwrap();
+    }
+
+    #[tokio::test]
+    async fn certificates_are_reloaded_and_broken_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = ca(OffsetDateTime::now_utc());
+        write_serving(dir.path(), &ours, "first");
+        std::fs::write(dir.path().join("ca.crt"), ours.certificate().to_pem()).unwrap();
+        let cfg = ApiConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path(),
+            dir.path().join("ca.crt"),
+        );
+        let server = ApiServer::bind(cfg, empty()).await.unwrap();
+        let certs = server.cert_handle();
+        assert_eq!(certs.check().await, CertReload::Unchanged);
+        write_serving(dir.path(), &ours, "second");
+        assert_eq!(certs.check().await, CertReload::Reloaded);
+        let now_serving = certs.shared.tls().cert_raw.clone();
+        assert_eq!(
+            now_serving,
+            std::fs::read(dir.path().join("tls.crt")).unwrap()
+        );
+        std::fs::write(dir.path().join("tls.key"), "not a key").unwrap();
+        assert!(matches!(certs.check().await, CertReload::Refused(_)));
+        assert_eq!(
+            certs.shared.tls().cert_raw,
+            now_serving,
+            "the previous certificate keeps serving"
+        );
+        let other = ca(OffsetDateTime::now_utc());
+        write_serving(dir.path(), &ours, "third");
+        std::fs::write(dir.path().join("ca.crt"), other.certificate().to_pem()).unwrap();
+        assert_eq!(certs.check().await, CertReload::Reloaded);
+        assert_eq!(
+            certs.shared.tls().ca.as_slice(),
+            [other.certificate().clone()]
+        );
     }
 
     #[test]

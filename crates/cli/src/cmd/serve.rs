@@ -117,6 +117,7 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         .map(PathBuf::from)
         .collect();
     let mut cfg = ApiConfig::new(listen, tls_dir, client_ca);
+    cfg.cert_check_interval = Duration::from_secs(a.reload_interval.max(1));
     if !a.cipher_suites.is_empty() {
         cfg.cipher_suites = Some(a.cipher_suites.clone());
     }
