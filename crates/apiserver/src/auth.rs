@@ -248,7 +248,9 @@ pub fn impersonate(
             .collect();
         requested.extend(extras.iter().map(|(k, v)| format!("UserExtra {k}={v:?}")));
         requested.extend(uid.iter().map(|u| format!("UID {u:?}")));
-        return Err(ApiError::bad_request(format!(
+        // impersonation.go answers this with responsewriters.InternalError (500), although
+        // it is the client's mistake.
+        return Err(ApiError::internal(format!(
             "requested [{}] without impersonating a user",
             requested.join(" ")
         )));
@@ -469,14 +471,14 @@ mod tests {
     }
 
     #[test]
-    fn groups_without_a_user_are_a_bad_request() {
+    fn groups_without_a_user_are_an_internal_error_as_in_impersonation_go() {
         let e = impersonate(
             &policy(),
             &admin(),
             &headers(&[("Impersonate-Group", "devs")]),
         )
         .unwrap_err();
-        assert_eq!(e.code, 400);
+        assert_eq!((e.code, e.reason), (500, "InternalError"));
         assert!(e.message.contains("without impersonating a user"));
     }
 

@@ -44,6 +44,11 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
+    /// 500 `InternalError`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
     /// 401 `Unauthorized` (message as kube-apiserver: `Unauthorized`).
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
