@@ -358,6 +358,36 @@ fn kubectl_against_a_snapshot() {
         assert!(kube.lines().count() > 3);
     }
 
+    // A SubjectAccessReview created with kubectl: the engine's answer, for a caller allowed
+    // to create one.
+    let sar = tmp.path().join("sar.json");
+    let review = serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": "alice", "groups": ["system:authenticated"], "resourceAttributes":
+            {"namespace": "vm-dev", "verb": "update", "group": "subresources.kubevirt.io", "resource": "virtualmachines", "subresource": "start"}}});
+    std::fs::write(&sar, review.to_string()).unwrap();
+    let sar_path = sar.to_str().unwrap();
+    let (code, out, err) = kubectl(
+        &admin,
+        &cache,
+        &["create", "--validate=false", "-f", sar_path, "-o", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want = engine_allows(
+        &snap,
+        "alice",
+        &["system:authenticated"],
+        review["spec"]["resourceAttributes"].clone(),
+    );
+    assert_eq!(v["status"]["allowed"], want);
+    let (code, _, err) = kubectl(
+        &nobody,
+        &cache,
+        &["create", "--validate=false", "-f", sar_path],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot create resource \"subjectaccessreviews\" in API group \"authorization.k8s.io\" at the cluster scope"), "{err}");
+
     // get: the snapshot's objects, for whoever RBAC lets see them.
     let (code, out, err) = kubectl(&admin, &cache, &["get", "vms", "-A"]);
     assert_eq!(code, 0, "{err}");
