@@ -305,7 +305,7 @@ fn resource(
                     next: String::new(),
                     remaining: 0,
                 };
-                return Ok(Reply::json(200, &table(rv, &p, include, now)).into());
+                return Ok(Reply::json(200, &table(rv, &p, &served.columns, include, now)).into());
             }
             Ok(Reply::raw_json(200, o.json.as_ref().clone()).into())
         }
@@ -318,7 +318,7 @@ fn resource(
             let sel = Selection::parse(ns, &served.group, &served.resource, query)?;
             let p = page(&state, objects, &sel, query)?;
             if as_table {
-                return Ok(Reply::json(200, &table(rv, &p, include, now)).into());
+                return Ok(Reply::json(200, &table(rv, &p, &served.columns, include, now)).into());
             }
             Ok(Reply::raw_json(200, list_json(served, &info.version, rv, &p)).into())
         }
@@ -368,6 +368,7 @@ fn watch(
         bookmarks: query.flag("allowWatchBookmarks"),
         timeout,
         table,
+        columns: served.columns.clone(),
     };
     let send_initial = query.flag("sendInitialEvents");
     let rv = query.get("resourceVersion").unwrap_or("");

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod columns;
 pub mod discovery;
 pub mod handler;
 pub mod list;

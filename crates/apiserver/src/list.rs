@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use virtguard_rbac::{LabelSelector, Requirement, RequirementOperator};
 
+use crate::columns::PrinterColumn;
 use crate::request::Query;
 use crate::status::ApiError;
 use crate::store::{Objects, Served, State, StoredObject};
@@ -487,8 +488,19 @@ impl IncludeObject {
     }
 }
 
-fn row(o: &StoredObject, include: IncludeObject, now: OffsetDateTime) -> Value {
-    let mut r = json!({"cells": [o.name, age(o.created.as_deref(), now)]});
+fn row(
+    o: &StoredObject,
+    columns: &[PrinterColumn],
+    include: IncludeObject,
+    now: OffsetDateTime,
+) -> Value {
+    let mut cells = vec![Value::String(o.name.clone())];
+    if columns.is_empty() {
+        cells.push(Value::String(age(o.created.as_deref(), now)));
+    } else {
+        cells.extend(columns.iter().map(|c| c.cell(o, now)));
+    }
+    let mut r = json!({ "cells": cells });
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => {
@@ -510,18 +522,29 @@ fn row(o: &StoredObject, include: IncludeObject, now: OffsetDateTime) -> Value {
     r
 }
 
-/// The `meta.k8s.io/v1` Table of a page: NAME and AGE, as kube-apiserver's default table
-/// convertor.
-pub fn table(rv: u64, page: &Page<'_>, include: IncludeObject, now: OffsetDateTime) -> Value {
+/// The `meta.k8s.io/v1` Table of a page: NAME, then the resource's printer columns or AGE,
+/// as kube-apiserver's default and CRD table convertors.
+pub fn table(
+    rv: u64,
+    page: &Page<'_>,
+    columns: &[PrinterColumn],
+    include: IncludeObject,
+    now: OffsetDateTime,
+) -> Value {
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. It is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically.", "priority": 0}),
+    ];
+    if columns.is_empty() {
+        defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
+    } else {
+        defs.extend(columns.iter().map(PrinterColumn::definition));
+    }
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta(rv, page),
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. It is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically.", "priority": 0},
-            {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0},
-        ],
-        "rows": page.items.iter().map(|o| row(o, include, now)).collect::<Vec<_>>(),
+        "columnDefinitions": defs,
+        "rows": page.items.iter().map(|o| row(o, columns, include, now)).collect::<Vec<_>>(),
     })
 }
 
@@ -697,6 +720,7 @@ mod tests {
         let t = table(
             7,
             &p,
+            &[],
             IncludeObject::Metadata,
             datetime!(2026-01-01 00:00:00 UTC),
         );

@@ -48,6 +48,8 @@ pub struct Served {
     pub api_subresources: Option<(String, Vec<String>)>,
     /// Categories (`all`: what `kubectl get all` lists).
     pub categories: Vec<String>,
+    /// Table columns after NAME (a CRD's `additionalPrinterColumns`); empty: AGE.
+    pub columns: Vec<crate::columns::PrinterColumn>,
 }
 
 /// Resources in the `all` category: Kubernetes' registries (`Categories()`) and KubeVirt's CRDs
@@ -316,6 +318,7 @@ impl State {
         } = loaded;
         policy.build_index();
         let crd_cats = crd_categories(&objects);
+        let crd_cols = crate::columns::crd_columns(&objects);
         let mut resources: Vec<Served> = Vec::new();
         for r in discovery.resources() {
             let create_only = CREATE_ONLY.contains(&r.resource.as_str());
@@ -348,6 +351,10 @@ impl State {
                     .get(&(r.group.clone(), r.resource.clone()))
                     .cloned()
                     .unwrap_or_else(|| builtin_categories(&r.group, &r.resource)),
+                columns: crd_cols
+                    .get(&(r.group.clone(), r.resource.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
             });
         }
         let mut by_key: HashMap<(String, String), Objects> = HashMap::new();
@@ -371,6 +378,7 @@ impl State {
                         subresources: Vec::new(),
                         api_subresources: None,
                         categories: Vec::new(),
+                        columns: Vec::new(),
                     });
                     resources.len() - 1
                 }

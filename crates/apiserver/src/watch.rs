@@ -41,6 +41,8 @@ pub struct WatchPlan {
     pub timeout: Duration,
     /// Objects are sent as one-row Tables (kubectl `get -w`), with this `includeObject`.
     pub table: Option<IncludeObject>,
+    /// The Table's columns after NAME.
+    pub columns: Vec<crate::columns::PrinterColumn>,
 }
 
 fn line(kind: &str, object: &[u8]) -> Vec<u8> {
@@ -64,7 +66,7 @@ impl WatchPlan {
                     next: String::new(),
                     remaining: 0,
                 };
-                let t = table(rv, &page, include, OffsetDateTime::now_utc());
+                let t = table(rv, &page, &self.columns, include, OffsetDateTime::now_utc());
                 line(kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
             }
         }

@@ -583,3 +583,53 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn crd_printer_columns_shape_the_table() {
+    let crd = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: virtualmachines.kubevirt.io}
+spec:
+  group: kubevirt.io
+  names: {plural: virtualmachines, singular: virtualmachine, kind: VirtualMachine, shortNames: [vm, vms]}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    - {name: Status, type: string, description: Human Readable Status, jsonPath: .status.printableStatus}
+    - {name: Ready, type: string, jsonPath: ".status.conditions[?(@.type=='Ready')].status"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: root}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: x}
+subjects: [{kind: Group, name: system:masters}]
+---
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata: {name: db, namespace: prod, creationTimestamp: "2026-01-01T00:00:00Z"}
+status:
+  printableStatus: Running
+  conditions: [{type: Ready, status: "True"}]
+"#;
+    let s = Store::new(loaded(crd));
+    let r = get("/apis/kubevirt.io/v1/namespaces/prod/virtualmachines")
+        .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .reply(&s, &root());
+    let t = json(&r);
+    let names: Vec<_> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["Name", "Age", "Status", "Ready"]);
+    assert_eq!(
+        t["rows"][0]["cells"],
+        serde_json::json!(["db", "24h", "Running", "True"])
+    );
+}
