@@ -90,9 +90,13 @@ pub enum Command {
     /// KubeVirt's PKI: issue, rotate, inspect and verify the CA and component certificates.
     Certs(crate::cmd::certs::CertsArgs),
     /// Serve HTTPS (health, readiness, metrics) with KubeVirt's mTLS rule and live certificate
-    /// reload.
+    /// reload; with --api, a read-only Kubernetes API over the snapshot for kubectl.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// Print a kubeconfig for `serve --api --pki-dir DIR`: a client certificate (CN = user,
+    /// O = groups) signed by DIR's CA, and the CA.
+    #[command(after_help = KUBECONFIG_EXAMPLES)]
+    Kubeconfig(KubeconfigArgs),
     /// This node's KVM nesting and CPU vulnerability status (feed the JSON to audit --node-facts).
     #[command(after_help = NODE_CHECK_EXAMPLES)]
     NodeCheck(NodeCheckArgs),
@@ -282,8 +286,22 @@ pub struct AuditArgs {
 pub struct ServeArgs {
     /// Directory holding the serving certificate `tls.crt` and key `tls.key` (reloaded when they
     /// change).
-    #[arg(long = "tls-dir", value_name = "DIR")]
-    pub tls_dir: String,
+    #[arg(
+        long = "tls-dir",
+        value_name = "DIR",
+        required_unless_present = "pki_dir"
+    )]
+    pub tls_dir: Option<String>,
+    /// Serve a read-only Kubernetes API over the snapshot (`-f`): discovery, get/list/watch,
+    /// the authorization reviews, impersonation, every request authorized by the snapshot's RBAC.
+    /// Needs --pki-dir, or --tls-dir with --client-ca.
+    #[arg(long)]
+    pub api: bool,
+    /// A CA and serving certificate for the API, created in DIR on first use (ECDSA P-256, for the
+    /// listen address, localhost and 127.0.0.1) and reused; `virtguard kubeconfig --pki-dir DIR`
+    /// issues client certificates from it.
+    #[arg(long = "pki-dir", value_name = "DIR", conflicts_with_all = ["tls_dir", "client_ca"], requires = "api")]
+    pub pki_dir: Option<String>,
     /// Address to listen on (`:0` picks a free port; see --print-address).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8443")]
     pub listen: String,
@@ -311,6 +329,26 @@ pub struct ServeArgs {
     /// Print the bound address on stdout once listening.
     #[arg(long = "print-address")]
     pub print_address: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The directory `serve --api --pki-dir` uses (its CA signs the client certificate; it is
+    /// created when missing).
+    #[arg(long = "pki-dir", value_name = "DIR")]
+    pub pki_dir: String,
+    /// The server URL, e.g. https://127.0.0.1:8443.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The user name (the certificate's CN).
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// A group (the certificate's O); repeatable.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// How long the client certificate is valid (Go duration: 24h, 90m, 8760h).
+    #[arg(long, value_name = "DURATION", default_value = "8760h")]
+    pub expiration: String,
 }
 
 #[derive(Debug, Args)]
@@ -347,7 +385,17 @@ const SERVE_EXAMPLES: &str = "Examples:
       --client-cn-types virt-handler,migration --min-tls-version 1.3
   curl --cacert pki/kubevirt-ca/ca-bundle --cert client.crt --key client.key https://127.0.0.1:8443/metrics
 
-Endpoints: /healthz, /readyz, /metrics (Prometheus). SIGTERM drains requests in flight.";
+  virtguard serve --api -f snapshot/ --pki-dir api-pki/ --listen 127.0.0.1:8443
+  virtguard kubeconfig --pki-dir api-pki/ --server https://127.0.0.1:8443 --user admin --group system:masters > kubeconfig
+  KUBECONFIG=kubeconfig kubectl auth can-i --list --as alice -n prod
+
+Endpoints: /healthz, /readyz, /metrics (Prometheus). SIGTERM drains requests in flight.
+With --api: the Kubernetes API over the snapshot (/api, /apis, get/list/watch, reviews,
+/version, /healthz, /livez, /readyz); the snapshot files are re-read when they change.";
+
+const KUBECONFIG_EXAMPLES: &str = "Examples:
+  virtguard kubeconfig --pki-dir api-pki/ --server https://127.0.0.1:8443 --user alice --group vm-admins > alice.kubeconfig
+  virtguard kubeconfig --pki-dir api-pki/ --server https://127.0.0.1:8443 --user admin --group system:masters --expiration 24h";
 
 const NODE_CHECK_EXAMPLES: &str = "Examples:
   virtguard node-check

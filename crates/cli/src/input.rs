@@ -445,3 +445,51 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
     discovery.extend(crds);
     Ok(Box::leak(Box::new(Loaded { policy, discovery })))
 }
+
+/// What `serve --api` reads, kept for reloads.
+#[derive(Debug, Clone)]
+pub struct ApiSource {
+    /// `-f` paths.
+    pub filename: Vec<String>,
+    /// `--defaults`.
+    pub defaults: String,
+    /// `--skip-invalid`.
+    pub skip_invalid: bool,
+}
+
+/// Loads the snapshot for the API facade: its objects with `--defaults` merged (the built-in
+/// roles are objects of a real cluster too), their policy and the discovery table extended by
+/// the snapshot's CRDs. `quiet` silences warnings and notes (reloads).
+pub fn load_for_api(src: &ApiSource, quiet: bool) -> Result<virtguard_apiserver::Loaded> {
+    if src.filename.is_empty() {
+        bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin)");
+    }
+    let inputs: Vec<Input> = src.filename.iter().map(|f| Input::parse(f)).collect();
+    let mut snapshot = load(
+        &inputs,
+        &LoadOptions {
+            skip_invalid: src.skip_invalid,
+        },
+    )
+    .context("cannot load the snapshot")?;
+    if !quiet {
+        for w in snapshot.warnings.iter().take(MAX_WARNINGS) {
+            eprintln!("warning: {w}");
+        }
+    }
+    apply_defaults(&src.defaults, &mut snapshot, quiet)?;
+    let mut crds = Vec::new();
+    for o in snapshot.of_kind("CustomResourceDefinition") {
+        if let Some(r) = o.value().and_then(|v| ApiResource::from_crd(v).ok()) {
+            crds.push(r);
+        }
+    }
+    let policy = Policy::new(snapshot.roles(), snapshot.bindings());
+    let mut discovery = Discovery::builtin()?;
+    discovery.extend(crds);
+    Ok(virtguard_apiserver::Loaded {
+        objects: snapshot.objects,
+        policy,
+        discovery,
+    })
+}

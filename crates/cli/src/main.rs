@@ -68,6 +68,7 @@ fn main() -> ExitCode {
         Command::Matrix(a) => cmd::matrix::run(&cli.global, a),
         Command::Audit(a) => cmd::audit::run_audit(&cli.global, a),
         Command::Serve(a) => cmd::serve::run(&cli.global, a),
+        Command::Kubeconfig(a) => cmd::kubeconfig::run(&cli.global, a),
         Command::Certs(a) => cmd::certs::run(&cli.global, a),
         Command::NodeCheck(a) => cmd::node_check::run(&cli.global, a),
         Command::Completion(a) => cmd::completion::run(a),

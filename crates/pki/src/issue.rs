@@ -235,6 +235,64 @@ impl CertificateAuthority {
         let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
         pem_pair(&cert, &key)
     }
+
+    /// Issues a certificate for an identity outside KubeVirt's component table (the API
+    /// facade's serving certificate, kubectl client certificates): fresh ECDSA P-256 key, CN and
+    /// O (Kubernetes reads them as user and groups), DNS and IP SANs, KeyEncipherment +
+    /// DigitalSignature with the given extended usages, NotBefore = `now`, NotAfter = `now +
+    /// duration` (whole seconds).
+    pub fn issue_leaf(
+        &self,
+        spec: &crate::leaf::LeafSpec,
+        now: OffsetDateTime,
+        duration: Duration,
+    ) -> Result<IssuedCert, PkiError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, spec.common_name.clone());
+        params.distinguished_name = dn;
+        params.not_before = whole_seconds(now)?;
+        params.not_after = plus(params.not_before, duration)?;
+        params.serial_number = Some(serial_for(&key));
+        let mut sans = Vec::new();
+        for d in &spec.dns_names {
+            sans.push(
+                d.clone()
+                    .try_into()
+                    .map(SanType::DnsName)
+                    .map_err(|e: rcgen::Error| PkiError::Generation(format!("SAN {d:?}: {e}")))?,
+            );
+        }
+        sans.extend(spec.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.subject_alt_names = sans;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = spec
+            .ext_key_usages
+            .iter()
+            .map(rcgen_ext_key_usage)
+            .collect::<Result<_, _>>()?;
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).map_err(gen_err)?;
+        if spec.organizations.is_empty() {
+            return pem_pair(&cert, &key);
+        }
+        // rcgen keeps one value per attribute type; Kubernetes reads every O as a group, so the
+        // subject is rewritten with all of them and the certificate signed again.
+        let subject = crate::leaf::subject_der(&spec.common_name, &spec.organizations);
+        let der = crate::leaf::with_subject(cert.der(), &subject, |tbs| {
+            rcgen::SigningKey::sign(self.issuer.key(), tbs).map_err(gen_err)
+        })?;
+        let certificate = Certificate::from_der(&der)?;
+        Ok(IssuedCert {
+            cert_pem: certificate.to_pem(),
+            key_pem: key.serialize_pem(),
+            certificate,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub mod error;
 pub mod inspect;
 pub mod issue;
 pub mod key;
+pub mod leaf;
 pub mod peer;
 pub mod pem;
 pub mod problems;
@@ -54,6 +55,7 @@ pub use error::PkiError;
 pub use inspect::{inspect_pem, CertSummary, Inspection};
 pub use issue::{issue_ca, CertificateAuthority, IssuedCert};
 pub use key::{KeyAlgorithm, KeyFormat, KeySummary, PrivateKey};
+pub use leaf::{subject_identity, LeafSpec};
 pub use peer::{
     verify_peer, verify_peer_pem, Connection, PeerError, PeerIdentity, PeerPolicy, PeerRole,
 };

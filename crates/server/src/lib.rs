@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 mod config;
 mod error;
 mod http;

@@ -7,7 +7,7 @@ use serde_json::json;
 use virtguard_rbac::{Policy, PolicyRule, User};
 
 use crate::args::{CanIArgs, Global, Output};
-use crate::render::{print_structured, table};
+use crate::render::print_structured;
 
 pub fn run(g: &Global, a: &CanIArgs, policy: &Policy, user: &User) -> Result<u8> {
     let namespace = if a.request.all_namespaces {
@@ -71,7 +71,7 @@ pub fn run(g: &Global, a: &CanIArgs, policy: &Policy, user: &User) -> Result<u8>
                     go_list(&r.verbs),
                 ]);
             }
-            print!("{}", table(&rows));
+            print!("{}", tab_table(&rows));
         }
     }
     Ok(0)
@@ -138,13 +138,43 @@ pub fn compact(rules: &[&PolicyRule]) -> Vec<PolicyRule> {
                 && s.resources == r.resources
                 && s.resource_names == r.resource_names
         }) {
-            Some(s) => s.verbs.extend(r.verbs),
+            // kubectl's CompactRules adds only the verbs the rule does not list yet.
+            Some(s) => {
+                for v in r.verbs {
+                    if !s.verbs.contains(&v) {
+                        s.verbs.push(v);
+                    }
+                }
+            }
             None => simple.push(r),
         }
     }
     compacted.extend(simple);
     compacted.sort_by_cached_key(go_string);
     compacted
+}
+
+/// The table as kubectl's tab writer prints it (`printers.GetNewTabWriter`: cells padded by 3,
+/// columns at least 10 wide; the last cell unpadded).
+fn tab_table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; cols];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max((c.chars().count() + 3).max(10));
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < r.len() {
+                out.push_str(&" ".repeat(widths[i] - c.chars().count()));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Go's `%v` of a string slice: `[a b]`.

@@ -6,6 +6,7 @@ pub mod can_i;
 pub mod certs;
 pub mod completion;
 pub mod diff;
+pub mod kubeconfig;
 pub mod list;
 pub mod matrix;
 pub mod node_check;

@@ -1,13 +1,19 @@
 //! `virtguard serve`: the HTTPS server (health, readiness, metrics; the webhooks mount here
-//! next) with KubeVirt's mTLS peer identity rule and certificates reloaded without restart.
+//! next) with KubeVirt's mTLS peer identity rule and certificates reloaded without restart;
+//! with `--api`, the read-only Kubernetes API over the snapshot (`virtguard_server::api`).
 //! Stops gracefully on SIGTERM or Ctrl-C, draining requests in flight.
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use virtguard_server::api::{ApiConfig, ApiServer, Loader, Reload};
 use virtguard_server::{MinTls, Server, ServerConfig};
 
 use crate::args::{Global, ServeArgs};
+use crate::input::{load_for_api, ApiSource};
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -44,7 +50,13 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
         .listen
         .parse()
         .with_context(|| format!("--listen {:?}: not HOST:PORT", a.listen))?;
-    let mut cfg = ServerConfig::new(listen, &a.tls_dir);
+    if a.api {
+        return run_api(g, a, listen);
+    }
+    let Some(tls_dir) = &a.tls_dir else {
+        bail!("--tls-dir is required (or --api with --pki-dir)");
+    };
+    let mut cfg = ServerConfig::new(listen, tls_dir);
     cfg.client_ca = a.client_ca.as_ref().map(Into::into);
     cfg.client_cn_types = a.client_cn_types.clone();
     if let Some(v) = &a.min_tls_version {
@@ -69,6 +81,73 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
         }
         server
             .run(axum::Router::new(), shutdown_signal())
+            .await
+            .context("server failed")
+    })?;
+    Ok(0)
+}
+
+/// `serve --api`: the Kubernetes API over the snapshot, reloaded when its files change.
+fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8> {
+    if g.filename.is_empty() {
+        bail!("no snapshot given: serve --api serves the snapshot of -f PATH (a manifest file or a directory)");
+    }
+    let (tls_dir, client_ca) = match (&a.pki_dir, &a.tls_dir, &a.client_ca) {
+        (Some(dir), _, _) => crate::cmd::kubeconfig::ensure_pki_dir(dir, listen, g.quiet)?,
+        (None, Some(tls), Some(ca)) => (PathBuf::from(tls), PathBuf::from(ca)),
+        _ => bail!("--api needs --pki-dir DIR, or --tls-dir DIR with --client-ca FILE (the CA of the client certificates)"),
+    };
+    if !a.client_cn_types.is_empty() {
+        bail!("--client-cn-types is KubeVirt's component rule; the API facade takes any client certificate of --client-ca as a Kubernetes identity");
+    }
+    let source = ApiSource {
+        filename: g.filename.clone(),
+        defaults: g.defaults.clone(),
+        skip_invalid: g.skip_invalid,
+    };
+    let read_at = std::time::SystemTime::now();
+    let initial = load_for_api(&source, g.quiet)?;
+    let reload_source = source.clone();
+    let loader: Loader =
+        Arc::new(move || load_for_api(&reload_source, true).map_err(|e| format!("{e:#}")));
+    let watch: Vec<PathBuf> = source
+        .filename
+        .iter()
+        .filter(|f| *f != "-")
+        .map(PathBuf::from)
+        .collect();
+    let mut cfg = ApiConfig::new(listen, tls_dir, client_ca);
+    cfg.cert_check_interval = Duration::from_secs(a.reload_interval.max(1));
+    if !a.cipher_suites.is_empty() {
+        cfg.cipher_suites = Some(a.cipher_suites.clone());
+    }
+    if let Some(v) = &a.min_tls_version {
+        cfg.min_tls = MinTls::parse(v).with_context(|| {
+            format!("--min-tls-version {v:?}: use 1.2 or 1.3 (or VersionTLS12, VersionTLS13)")
+        })?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = ApiServer::bind(cfg, initial)
+            .await
+            .context("cannot start the API server")?;
+        let addr = server.local_addr();
+        tracing::info!("virtguard API serving on https://{addr}");
+        if a.print_address {
+            println!("{addr}");
+        }
+        server
+            .run(
+                Some(Reload {
+                    paths: watch,
+                    loader,
+                    read_at,
+                }),
+                shutdown_signal(),
+            )
             .await
             .context("server failed")
     })?;
