@@ -540,6 +540,11 @@ impl Store {
             next.state.resource_version = self.current.resource_version + 1;
             next.events = next.state.diff(&self.current);
         }
+        // A reload that changed nothing keeps the version in force: continue tokens and
+        // watches of the current version stay valid.
+        if next.events.is_empty() {
+            return 0;
+        }
         let rv = next.state.resource_version;
         let n = next.events.len();
         self.history.push_back((rv, Arc::new(next.events)));
@@ -665,11 +670,24 @@ pub(crate) mod tests {
         assert_eq!(store.changes_since(3).unwrap().0.len(), 0);
     }
 
+    /// A reload that changes nothing keeps the version: continue tokens and watches of it stay
+    /// valid (a file touched, or re-saved as it was, must not expire every paged list).
+    #[test]
+    fn a_reload_without_changes_keeps_the_version() {
+        let mut store = Store::new(loaded(VM));
+        assert_eq!(store.reload(loaded(VM)), 0);
+        assert_eq!(store.current().resource_version, 1);
+        let (batches, rv) = store.changes_since(1).unwrap();
+        assert!(batches.is_empty());
+        assert_eq!(rv, 1);
+    }
+
     #[test]
     fn old_versions_are_too_old() {
         let mut store = Store::new(loaded(VM));
-        for _ in 0..(HISTORY + 2) {
-            store.reload(loaded(VM));
+        let changed = VM.replace("running: false", "running: true");
+        for i in 0..(HISTORY + 2) {
+            store.reload(loaded(if i % 2 == 0 { &changed } else { VM }));
         }
         assert!(store.changes_since(1).is_err());
         assert!(store

@@ -322,7 +322,9 @@ impl ApiHandle {
             let n = g.install(next);
             (n, g.current().resource_version)
         };
-        let _ = self.shared.version.send(rv);
+        if n > 0 {
+            let _ = self.shared.version.send(rv);
+        }
         n
     }
 
@@ -599,9 +601,22 @@ async fn reload_loop(handle: ApiHandle, reload: Reload, mut stop: watch::Receive
     use notify::Watcher as _;
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let kick = tx.clone();
+    // Files are watched through their directory, so only events naming one of them count (a
+    // file written next to a one-file snapshot must not reload it); a directory counts whole.
+    let files: Vec<std::ffi::OsString> = paths
+        .iter()
+        .filter(|p| p.is_file())
+        .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
+        .collect();
+    let any_dir = paths.iter().any(|p| !p.is_file());
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(ev) = event {
-            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+            let ours = any_dir
+                || ev.paths.iter().any(|p| {
+                    p.file_name()
+                        .is_some_and(|n| files.iter().any(|f| f.as_os_str() == n))
+                });
+            if ours && !matches!(ev.kind, notify::EventKind::Access(_)) {
                 let _ = tx.send(());
             }
         }
@@ -927,6 +942,93 @@ mod tests {
         }
     }
 
+    /// A snapshot with one VirtualMachine: different from [`empty`], so reloading it changes
+    /// something (a reload that changes nothing keeps the version).
+    fn one_vm() -> Loaded {
+        let snap = virtguard_snapshot::from_texts(
+            vec![(
+                "vm.yaml".into(),
+                "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: vm1, namespace: prod}\n".to_string(),
+                virtguard_snapshot::Format::Yaml,
+            )],
+            &virtguard_snapshot::LoadOptions::default(),
+        )
+        .unwrap();
+        Loaded {
+            objects: snap.objects,
+            policy: virtguard_rbac::Policy::new(Vec::new(), Vec::new()),
+            discovery: virtguard_catalog::Discovery::builtin().unwrap(),
+        }
+    }
+
+    /// Another file in a one-file snapshot's directory does not reload it (nor bump the
+    /// version, which would expire every continue token); an edit of the snapshot does, and a
+    /// reload that changes nothing keeps the version.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_snapshot_files_reload_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = OffsetDateTime::now_utc();
+        let ours = ca(now);
+        let serving = ours
+            .issue_leaf(
+                &LeafSpec::server("x", &["localhost".into()], &[]),
+                now,
+                time::Duration::hours(1),
+            )
+            .unwrap();
+        std::fs::write(dir.path().join("tls.crt"), &serving.cert_pem).unwrap();
+        std::fs::write(dir.path().join("tls.key"), &serving.key_pem).unwrap();
+        std::fs::write(dir.path().join("ca.crt"), ours.certificate().to_pem()).unwrap();
+        let snap = dir.path().join("snap.yaml");
+        std::fs::write(&snap, "# first\n").unwrap();
+        let cfg = ApiConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path(),
+            dir.path().join("ca.crt"),
+        );
+        let server = ApiServer::bind(cfg, empty()).await.unwrap();
+        let handle = server.handle();
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = loads.clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let reload = Reload {
+            paths: vec![snap.clone()],
+            loader: Arc::new(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(one_vm())
+            }),
+            read_at: std::time::SystemTime::now() + Duration::from_secs(3600),
+        };
+        let task = tokio::spawn(server.run(Some(reload), async {
+            let _ = stop_rx.await;
+        }));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        std::fs::write(dir.path().join("unrelated.kubeconfig"), "x").unwrap();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(handle.resource_version(), 1);
+        std::fs::write(&snap, "# second\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while handle.resource_version() < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(handle.resource_version(), 2);
+        // The same content again: reloaded, nothing changed, the version stays.
+        let before = loads.load(std::sync::atomic::Ordering::SeqCst);
+        std::fs::write(&snap, "# third\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while loads.load(std::sync::atomic::Ordering::SeqCst) == before
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(loads.load(std::sync::atomic::Ordering::SeqCst) > before);
+        assert_eq!(handle.resource_version(), 2);
+        let _ = stop_tx.send(());
+        task.await.unwrap().unwrap();
+    }
+
     /// A file changed after the first read but before the watch began is reloaded at start.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changes_before_the_watch_are_not_missed() {
@@ -956,7 +1058,7 @@ mod tests {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let reload = Reload {
             paths: vec![snap],
-            loader: Arc::new(|| Ok(empty())),
+            loader: Arc::new(|| Ok(one_vm())),
             read_at: std::time::SystemTime::UNIX_EPOCH,
         };
         let task = tokio::spawn(server.run(Some(reload), async {

@@ -468,8 +468,9 @@ fn watches_start_from_the_state_or_the_version_asked() {
         (kind.as_str(), obj["kind"].as_str()),
         ("BOOKMARK", Some("VirtualMachine"))
     );
-    for _ in 0..70 {
-        s.reload(loaded(&changed));
+    // Alternate contents: a reload that changes nothing keeps the version.
+    for i in 0..70 {
+        s.reload(loaded(if i % 2 == 0 { CLUSTER } else { &changed }));
     }
     let Handled::Watch(plan) =
         get("/apis/kubevirt.io/v1/namespaces/prod/virtualmachines?watch=1&resourceVersion=1")
