@@ -961,11 +961,8 @@ mod tests {
         }
     }
 
-    /// Another file in a one-file snapshot's directory does not reload it (nor bump the
-    /// version, which would expire every continue token); an edit of the snapshot does, and a
-    /// reload that changes nothing keeps the version.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn only_the_snapshot_files_reload_it() {
+    /// A directory with a serving certificate (`tls.crt`, `tls.key`) and its CA (`ca.crt`).
+    fn serving_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::now_utc();
         let ours = ca(now);
@@ -979,6 +976,15 @@ mod tests {
         std::fs::write(dir.path().join("tls.crt"), &serving.cert_pem).unwrap();
         std::fs::write(dir.path().join("tls.key"), &serving.key_pem).unwrap();
         std::fs::write(dir.path().join("ca.crt"), ours.certificate().to_pem()).unwrap();
+        dir
+    }
+
+    /// Another file in a one-file snapshot's directory does not reload it (nor bump the
+    /// version, which would expire every continue token); an edit of the snapshot does, and a
+    /// reload that changes nothing keeps the version.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_snapshot_files_reload_it() {
+        let dir = serving_dir();
         let snap = dir.path().join("snap.yaml");
         std::fs::write(&snap, "# first\n").unwrap();
         let cfg = ApiConfig::new(
@@ -1032,19 +1038,7 @@ mod tests {
     /// A file changed after the first read but before the watch began is reloaded at start.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn changes_before_the_watch_are_not_missed() {
-        let dir = tempfile::tempdir().unwrap();
-        let now = OffsetDateTime::now_utc();
-        let ours = ca(now);
-        let serving = ours
-            .issue_leaf(
-                &LeafSpec::server("x", &["localhost".into()], &[]),
-                now,
-                time::Duration::hours(1),
-            )
-            .unwrap();
-        std::fs::write(dir.path().join("tls.crt"), &serving.cert_pem).unwrap();
-        std::fs::write(dir.path().join("tls.key"), &serving.key_pem).unwrap();
-        std::fs::write(dir.path().join("ca.crt"), ours.certificate().to_pem()).unwrap();
+        let dir = serving_dir();
         let snap = dir.path().join("snap.yaml");
         std::fs::write(&snap, "# edited after the first read\n").unwrap();
         let cfg = ApiConfig::new(
