@@ -62,6 +62,16 @@ pub struct Object {
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
+/// The (apiVersion, kind) pairs JSON input parses straight into their typed structs.
+pub(crate) const TYPED_JSON: &[(&str, &str)] = &[
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("v1", "ServiceAccount"),
+    ("v1", "Namespace"),
+];
+
 /// API group of an `apiVersion` (`apps/v1` → `apps`, `v1` → ``).
 pub fn group_of(api_version: &str) -> &str {
     api_version.split_once('/').map(|(g, _)| g).unwrap_or("")

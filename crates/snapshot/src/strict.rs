@@ -205,7 +205,9 @@ impl<'de> Visitor<'de> for NoDupesVisitor {
 }
 
 /// A top-level object's `kind` and `apiVersion` (when they are strings), after a walk of the
-/// whole object that fails on any duplicate key.
+/// whole object that fails on any duplicate key. The walk stops early (with an error) as soon
+/// as both are known and are not one of [`crate::object::TYPED_JSON`]: such an object takes the
+/// general path, which does the same checks while it builds the value.
 pub(crate) struct Head<'de> {
     pub(crate) kind: Option<Cow<'de, str>>,
     pub(crate) api_version: Option<Cow<'de, str>>,
@@ -235,6 +237,13 @@ impl<'de> Deserialize<'de> for Head<'de> {
                     }
                     if !seen.insert(k.clone()) {
                         return Err(duplicate(&k));
+                    }
+                    if let (Some(a), Some(k)) = (&head.api_version, &head.kind) {
+                        if !crate::object::TYPED_JSON.contains(&(a.as_ref(), k.as_ref())) {
+                            return Err(de::Error::custom(
+                                "not a kind parsed straight into a type",
+                            ));
+                        }
                     }
                 }
                 Ok(head)
