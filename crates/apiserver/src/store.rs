@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use virtguard_catalog::Discovery;
 use virtguard_rbac::Policy;
-use virtguard_snapshot::{Object, Typed};
+use virtguard_snapshot::Object;
 
 /// What a (re)load produced: the objects (defaults merged), their policy and the discovery
 /// table (extended by the snapshot's CRDs).
@@ -240,20 +240,6 @@ impl StoredObject {
     }
 }
 
-/// The JSON content of a snapshot object.
-fn content_of(o: &Object) -> Option<Value> {
-    let v = match &o.typed {
-        Typed::Role(r) => serde_json::to_value(r),
-        Typed::ClusterRole(r) => serde_json::to_value(r),
-        Typed::RoleBinding(r) => serde_json::to_value(r),
-        Typed::ClusterRoleBinding(r) => serde_json::to_value(r),
-        Typed::ServiceAccount(r) => serde_json::to_value(r),
-        Typed::Namespace(r) => serde_json::to_value(r),
-        Typed::Dynamic(v) => Ok(v.clone()),
-    };
-    v.ok().filter(|v| v.get("metadata").is_some())
-}
-
 /// Objects of one resource, by (namespace, name).
 pub type Objects = BTreeMap<(String, String), Arc<StoredObject>>;
 
@@ -388,7 +374,7 @@ impl State {
                 served.versions.push(version.to_string());
             }
             let key = (served.group.clone(), served.resource.clone());
-            let Some(content) = content_of(o) else {
+            let Some(content) = o.to_json() else {
                 continue;
             };
             let okey = (o.namespace.clone(), o.name.clone());

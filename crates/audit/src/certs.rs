@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use virtguard_pki::problems::{problems, CheckContext, Problem, SecretInput};
 use virtguard_pki::schedule::{CertificateRotateStrategy, Schedule};
-use virtguard_pki::secret::{config_map_bundle, duration_annotation, secret_data};
+use virtguard_pki::secret::{config_map_bundle, duration_annotation, is_withheld, secret_data};
 use virtguard_pki::{secret_template, CaKind, CertKind};
 
 use crate::context::Context;
@@ -79,7 +79,13 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
             continue;
         };
         let v = Context::value(o);
-        let (cert, key) = match (decode(v, "tls.crt"), decode(v, "tls.key")) {
+        // A key withheld by a live read (private data is never read) is not checked.
+        let key = if is_withheld(v, "tls.key") {
+            Ok(None)
+        } else {
+            decode(v, "tls.key").map(Some)
+        };
+        let (cert, key) = match (decode(v, "tls.crt"), key) {
             (Ok(c), Ok(k)) => (c, k),
             (Err(e), _) | (_, Err(e)) => {
                 let mut f = finding("VG801", format!("Secret {ns}/{}: {e}", o.name));
@@ -108,7 +114,7 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
         let input = SecretInput {
             name: &o.name,
             cert_pem: &cert,
-            key_pem: &key,
+            key_pem: key.as_deref(),
             duration_annotation: duration_annotation(v),
         };
         for p in problems(&input, &check) {

@@ -21,6 +21,16 @@ pub struct Global {
     #[arg(short = 'f', long = "filename", global = true, value_name = "PATH")]
     pub filename: Vec<String>,
 
+    /// Read a live cluster through this kubeconfig (as kubectl). Without -f and without this flag,
+    /// `$KUBECONFIG`, then `~/.kube/config`, then the pod's service account are used. With -f
+    /// too, the files' objects win over the cluster's.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<String>,
+
+    /// The kubeconfig context to read (default: its current context); implies a live read.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
     /// Built-in roles added before evaluation (objects in the snapshot win): `auto` (Kubernetes'
     /// bootstrap roles, KubeVirt's for the version the snapshot shows, CDI's), `none`, or a list
     /// such as `kubernetes,kubevirt@v1.5,cdi@v1.66.0`.
@@ -97,6 +107,11 @@ pub enum Command {
     /// O = groups) signed by DIR's CA, and the CA.
     #[command(after_help = KUBECONFIG_EXAMPLES)]
     Kubeconfig(KubeconfigArgs),
+    /// Read a cluster (or manifests) and write what was read as YAML, one List per namespace and
+    /// kind: a snapshot every command reads with -f. Secrets keep only metadata, type and public
+    /// certificates.
+    #[command(after_help = SNAPSHOT_EXAMPLES)]
+    Snapshot(SnapshotArgs),
     /// This node's KVM nesting and CPU vulnerability status (feed the JSON to audit --node-facts).
     #[command(after_help = NODE_CHECK_EXAMPLES)]
     NodeCheck(NodeCheckArgs),
@@ -271,6 +286,10 @@ pub struct AuditArgs {
     /// Print the table of checks and exit.
     #[arg(long = "list-checks")]
     pub list_checks: bool,
+    /// Read live: also read the private keys of KubeVirt's certificate Secrets, so VG801 checks
+    /// that each key matches its certificate (default: keys are withheld, certificates checked).
+    #[arg(long = "include-secret-data")]
+    pub include_secret_data: bool,
     /// `virtguard node-check -o json` outputs: files or directories of them.
     #[arg(long = "node-facts", value_name = "PATH")]
     pub node_facts: Vec<String>,
@@ -352,6 +371,19 @@ pub struct KubeconfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Write one file per namespace and kind under DIR (`DIR/<namespace>/<Kind>.yaml`,
+    /// cluster-scoped objects in `DIR/_cluster/`) instead of one List on stdout.
+    #[arg(long = "output-directory", value_name = "DIR")]
+    pub output_directory: Option<String>,
+    /// Keep Secrets' private data (default: metadata, type and public certificates only; keys,
+    /// tokens and passwords are withheld and named in the `virtguard.io/withheld-data`
+    /// annotation).
+    #[arg(long = "include-secret-data")]
+    pub include_secret_data: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct NodeCheckArgs {
     /// Root of the sysfs tree to read (for tests and containers that mount the host's /sys).
     #[arg(long = "sysfs-root", value_name = "DIR", default_value = "/sys")]
@@ -396,6 +428,17 @@ With --api: the Kubernetes API over the snapshot (/api, /apis, get/list/watch, r
 const KUBECONFIG_EXAMPLES: &str = "Examples:
   virtguard kubeconfig --pki-dir api-pki/ --server https://127.0.0.1:8443 --user alice --group vm-admins > alice.kubeconfig
   virtguard kubeconfig --pki-dir api-pki/ --server https://127.0.0.1:8443 --user admin --group system:masters --expiration 24h";
+
+const SNAPSHOT_EXAMPLES: &str = "Examples:
+  # The current context's cluster, one YAML List per namespace and kind
+  virtguard snapshot --output-directory snap/
+  virtguard snapshot --kubeconfig ~/.kube/prod --context admin@prod --output-directory snap/
+  # Then offline, as often as needed
+  virtguard audit -f snap/
+  virtguard who-can create vmim -A -f snap/
+
+Secrets are written with metadata, type and public certificates only (private keys, tokens and
+passwords are withheld), unless --include-secret-data.";
 
 const NODE_CHECK_EXAMPLES: &str = "Examples:
   virtguard node-check
@@ -449,6 +492,8 @@ const CAN_I_EXAMPLES: &str = "Examples:
   virtguard can-i get /healthz --as alice -f examples/cluster
   # Everything alice may do in vm-dev
   virtguard can-i --list -n vm-dev --as alice -f examples/cluster
+  # The same against the live cluster of the current kubeconfig context
+  virtguard can-i get vmi --subresource vnc -n vm-dev --as alice --context prod
 
 Exit status: 0 yes, 1 no, 2 usage or input error.";
 

@@ -11,7 +11,8 @@ use virtguard_catalog::{
     feature_gates, files, newest_kubevirt, opt_out_gate_enabled, resolve_version, unknown_gates,
     Component, Defaults, Rendering, Selection, CDI_VERSIONS,
 };
-use virtguard_snapshot::{from_texts, load, Format, Input, LoadOptions, Snapshot};
+use virtguard_live::Scope;
+use virtguard_snapshot::{from_texts, load, Format, Input, LoadOptions, Problem, Snapshot};
 
 use crate::args::Global;
 
@@ -356,6 +357,12 @@ pub fn load_snapshot(g: &Global, paths: &[String]) -> Result<Snapshot> {
         },
     )
     .with_context(|| format!("cannot load the snapshot {}", paths.join(", ")))?;
+    print_warnings(g, &snapshot);
+    Ok(snapshot)
+}
+
+/// Prints a snapshot's warnings on stderr (at most [`MAX_WARNINGS`]) unless `--quiet`.
+pub fn print_warnings(g: &Global, snapshot: &Snapshot) {
     if !g.quiet {
         for w in snapshot.warnings.iter().take(MAX_WARNINGS) {
             eprintln!("warning: {w}");
@@ -367,7 +374,110 @@ pub fn load_snapshot(g: &Global, paths: &[String]) -> Result<Snapshot> {
             );
         }
     }
-    Ok(snapshot)
+}
+
+/// Whether a command reads a live cluster: `--kubeconfig` or `--context` given, or no `-f`
+/// (then `$KUBECONFIG`, `~/.kube/config` or the pod's service account, as kubectl).
+pub fn wants_live(g: &Global) -> bool {
+    g.kubeconfig.is_some() || g.context.is_some() || g.filename.is_empty()
+}
+
+/// What a command evaluates, with the names of its inputs (files as given, `cluster <context>`).
+pub struct Gathered {
+    /// The objects; warnings not yet printed.
+    pub snapshot: Snapshot,
+    /// `-f` paths and `cluster <context>`, for reports.
+    pub inputs: Vec<String>,
+}
+
+/// The snapshot of `-f` files and, when `live`, the cluster's objects of `scope` under them
+/// (objects in the files win, as they win over `--defaults`).
+pub fn gather(g: &Global, scope: Scope, live: bool, include_secret_data: bool) -> Result<Gathered> {
+    let files = if g.filename.is_empty() {
+        None
+    } else {
+        let inputs: Vec<Input> = g.filename.iter().map(|f| Input::parse(f)).collect();
+        Some(
+            load(
+                &inputs,
+                &LoadOptions {
+                    skip_invalid: g.skip_invalid,
+                },
+            )
+            .context("cannot load the snapshot")?,
+        )
+    };
+    let mut inputs = g.filename.clone();
+    if !live {
+        return Ok(Gathered {
+            snapshot: files.unwrap_or_default(),
+            inputs,
+        });
+    }
+    let (mut snapshot, context) = read_live(g, scope, include_secret_data)?;
+    inputs.push(format!("cluster {context}"));
+    if let Some(f) = files {
+        snapshot.warnings.extend(f.warnings.iter().cloned());
+        snapshot.overlay(f);
+    }
+    Ok(Gathered { snapshot, inputs })
+}
+
+/// Reads the kinds of `scope` from the cluster `--kubeconfig`/`--context` name; its objects'
+/// sources read `cluster <context>: Kind/namespace/name`. Returns the context's name too.
+pub fn read_live(
+    g: &Global,
+    scope: Scope,
+    include_secret_data: bool,
+) -> Result<(Snapshot, String)> {
+    let target = virtguard_live::Target {
+        kubeconfig: g.kubeconfig.as_ref().map(std::path::PathBuf::from),
+        context: g.context.clone(),
+    };
+    let opts = virtguard_live::Options {
+        scope,
+        include_secret_data,
+        ..virtguard_live::Options::default()
+    };
+    let progress = crate::render::ListProgress::new(g.quiet);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (read, context) = runtime.block_on(async {
+        let cluster = virtguard_live::connect(&target).await?;
+        let read = cluster.read(&opts, &progress).await?;
+        Ok::<_, virtguard_live::LiveError>((read, cluster.context.clone()))
+    })?;
+    progress.finish();
+    let texts = read
+        .lists
+        .into_iter()
+        .map(|l| {
+            (
+                Arc::<str>::from(format!("cluster {context}: {}", l.kind.qualified())),
+                l.document,
+                Format::Json,
+            )
+        })
+        .collect();
+    let mut snapshot = from_texts(
+        texts,
+        &LoadOptions {
+            skip_invalid: g.skip_invalid,
+        },
+    )
+    .with_context(|| format!("cannot load what cluster {context} returned"))?;
+    snapshot.label_live(&context);
+    snapshot
+        .warnings
+        .extend(read.warnings.into_iter().map(|w| Problem {
+            location: format!("cluster {context}"),
+            object: None,
+            message: w,
+        }));
+    Ok((snapshot, context))
 }
 
 /// The policy of a snapshot with `--defaults` applied (for commands that compare policies).
@@ -379,19 +489,9 @@ pub fn policy_of(g: &Global, mut snapshot: Snapshot) -> Result<Policy> {
 /// Loads the snapshot named by `-f`, builds the policy and discovery table. The result lives as
 /// long as the process: freeing a large policy object by object at exit would only cost time.
 pub fn load_all(g: &Global) -> Result<&'static Loaded> {
-    if g.filename.is_empty() {
-        bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin)");
-    }
     Defaults::parse(&g.defaults)?;
     let mut timer = crate::timing::Timer::from_env();
-    let inputs: Vec<Input> = g.filename.iter().map(|f| Input::parse(f)).collect();
-    let mut snapshot = load(
-        &inputs,
-        &LoadOptions {
-            skip_invalid: g.skip_invalid,
-        },
-    )
-    .context("cannot load the snapshot")?;
+    let mut snapshot = gather(g, Scope::Rbac, wants_live(g), false)?.snapshot;
     let quiet = g.quiet;
     let mut shown = 0usize;
     let mut say = |line: String| {
@@ -455,23 +555,35 @@ pub struct ApiSource {
     pub defaults: String,
     /// `--skip-invalid`.
     pub skip_invalid: bool,
+    /// The live cluster's objects, read once at start (reloads re-read the files over them).
+    pub live: Option<Arc<Snapshot>>,
 }
 
 /// Loads the snapshot for the API facade: its objects with `--defaults` merged (the built-in
 /// roles are objects of a real cluster too), their policy and the discovery table extended by
 /// the snapshot's CRDs. `quiet` silences warnings and notes (reloads).
 pub fn load_for_api(src: &ApiSource, quiet: bool) -> Result<virtguard_apiserver::Loaded> {
-    if src.filename.is_empty() {
-        bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin)");
+    if src.filename.is_empty() && src.live.is_none() {
+        bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin) or --kubeconfig");
     }
     let inputs: Vec<Input> = src.filename.iter().map(|f| Input::parse(f)).collect();
-    let mut snapshot = load(
+    let files = load(
         &inputs,
         &LoadOptions {
             skip_invalid: src.skip_invalid,
         },
     )
     .context("cannot load the snapshot")?;
+    let mut snapshot = match &src.live {
+        Some(live) => {
+            let mut s = Snapshot::clone(live);
+            s.warnings.clear();
+            s.warnings.extend(files.warnings.iter().cloned());
+            s.overlay(files);
+            s
+        }
+        None => files,
+    };
     if !quiet {
         for w in snapshot.warnings.iter().take(MAX_WARNINGS) {
             eprintln!("warning: {w}");

@@ -181,3 +181,70 @@ pub fn print_structured(v: &Value, yaml: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A spinner on stderr while a live cluster is listed (only on a terminal, never with `-q`):
+/// the kinds done and the one in progress, with their item counts.
+pub struct ListProgress {
+    bar: Option<indicatif::ProgressBar>,
+    counts: std::sync::Mutex<Vec<(String, usize, bool)>>,
+}
+
+impl ListProgress {
+    /// A spinner when stderr is a terminal and `quiet` is off; else nothing is drawn.
+    pub fn new(quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let pb = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr_with_hz(8),
+            );
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            pb.set_message("reading the cluster");
+            pb.enable_steady_tick(std::time::Duration::from_millis(125));
+            pb
+        });
+        ListProgress {
+            bar,
+            counts: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Clears the spinner.
+    pub fn finish(&self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+impl virtguard_live::Progress for ListProgress {
+    fn listed(&self, kind: &virtguard_live::Kind, items: usize, done: bool) {
+        let Some(pb) = &self.bar else { return };
+        let Ok(mut counts) = self.counts.lock() else {
+            return;
+        };
+        let name = kind.qualified();
+        match counts.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(c) => {
+                c.1 = items;
+                c.2 = done;
+            }
+            None => counts.push((name, items, done)),
+        }
+        let total: usize = counts.iter().map(|c| c.1).sum();
+        let busy: Vec<String> = counts
+            .iter()
+            .filter(|c| !c.2)
+            .map(|c| format!("{} {}", c.0, c.1))
+            .collect();
+        pb.set_message(format!(
+            "reading the cluster: {total} objects, {} kinds done{}{}",
+            counts.iter().filter(|c| c.2).count(),
+            if busy.is_empty() { "" } else { "; listing " },
+            busy.join(", ")
+        ));
+    }
+}

@@ -8,123 +8,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("virtguard")
-}
-
-fn have(tool: &str, arg: &str) -> bool {
-    Command::new(tool)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn have_kubectl() -> bool {
-    have("kubectl", "version")
-        || Command::new("kubectl")
-            .args(["version", "--client"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, snapshot: &Path, pki: &Path) -> Server {
-    let log = dir.join(format!("serve-{}.log", std::process::id()));
-    let mut child = Command::new(bin())
-        .args([
-            "serve",
-            "--api",
-            "--listen",
-            "127.0.0.1:0",
-            "--print-address",
-            "-f",
-        ])
-        .arg(snapshot)
-        .arg("--pki-dir")
-        .arg(pki)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn serve --api");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-    let addr = line.trim().to_string();
-    let s = Server { child, addr, log };
-    assert!(!s.addr.is_empty(), "serve --api did not start: {}", s.log());
-    s
-}
-
-fn kubeconfig(
-    pki: &Path,
-    server: &Server,
-    user: &str,
-    groups: &[&str],
-    extra: &[&str],
-    out: &Path,
-) {
-    let mut c = Command::new(bin());
-    c.args(["kubeconfig", "--pki-dir"]).arg(pki).args([
-        "--server",
-        &format!("https://{}", server.addr),
-        "--user",
-        user,
-    ]);
-    for g in groups {
-        c.args(["--group", g]);
-    }
-    c.args(extra);
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "kubeconfig: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    std::fs::write(out, &o.stdout).unwrap();
-}
+mod common;
+use common::*;
 
 /// Runs kubectl with a kubeconfig; returns (exit code, stdout, stderr).
 fn kubectl(kc: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
@@ -778,8 +669,17 @@ fn a_broken_edit_keeps_the_last_good_snapshot() {
 
 #[test]
 fn usage_errors() {
-    let run = |args: &[&str]| Command::new(bin()).args(args).output().unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    // No kubeconfig anywhere: without -f there is nothing to serve.
+    let run = |args: &[&str]| {
+        Command::new(bin())
+            .args(args)
+            .env("HOME", tmp.path())
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap()
+    };
     let pki = tmp.path().join("pki");
     let o = run(&[
         "serve",
@@ -795,7 +695,7 @@ fn usage_errors() {
         "nothing is created before the flags are checked"
     );
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("no snapshot given"),
+        String::from_utf8_lossy(&o.stderr).contains("no cluster to read: pass -f PATH"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

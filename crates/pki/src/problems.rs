@@ -21,8 +21,9 @@ pub struct SecretInput<'a> {
     pub name: &'a str,
     /// `tls.crt`.
     pub cert_pem: &'a str,
-    /// `tls.key`.
-    pub key_pem: &'a str,
+    /// `tls.key`; `None` when it was withheld (a live read keeps private keys out): the key
+    /// checks (readable, type, matches the certificate) are skipped, the certificate's are not.
+    pub key_pem: Option<&'a str>,
     /// `kubevirt.io/duration`, when known; compared with the schedule's duration.
     pub duration_annotation: Option<&'a str>,
 }
@@ -297,14 +298,14 @@ pub fn problems(secret: &SecretInput<'_>, ctx: &CheckContext<'_>) -> Vec<Problem
     }
 
     let cert = Certificate::from_pem(secret.cert_pem);
-    let key = PrivateKey::from_pem(secret.key_pem);
+    let key = secret.key_pem.map(PrivateKey::from_pem);
     let cert = match cert {
         Ok(c) => c,
         Err(e) => {
             out.push(Problem::CertificateUnreadable {
                 error: e.to_string(),
             });
-            if let Err(e) = key {
+            if let Some(Err(e)) = key {
                 out.push(Problem::KeyUnreadable {
                     error: e.to_string(),
                 });
@@ -319,10 +320,11 @@ pub fn problems(secret: &SecretInput<'_>, ctx: &CheckContext<'_>) -> Vec<Problem
         });
     }
     match key {
-        Err(e) => out.push(Problem::KeyUnreadable {
+        None => {}
+        Some(Err(e)) => out.push(Problem::KeyUnreadable {
             error: e.to_string(),
         }),
-        Ok(key) => {
+        Some(Ok(key)) => {
             if key.algorithm() != &KeyAlgorithm::EcdsaP256 {
                 out.push(Problem::WrongKeyType {
                     holder: KeyHolder::Key,

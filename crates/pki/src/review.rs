@@ -267,7 +267,7 @@ pub fn review(gathered: &Gathered, now: OffsetDateTime) -> Review {
         let input = SecretInput {
             name: &s.name,
             cert_pem: &s.cert_pem,
-            key_pem: &s.key_pem,
+            key_pem: Some(&s.key_pem),
             duration_annotation: s.duration_annotation.as_deref(),
         };
         let mut mine: Vec<Finding> = problems(&input, &ctx)

@@ -146,6 +146,83 @@ pub fn secret_data(secret: &Value, key: &str) -> Result<Option<Vec<u8>>, SecretD
     Ok(str_at(secret, &["stringData", key]).map(|s| s.as_bytes().to_vec()))
 }
 
+/// Annotation naming the data keys of a Secret that [`withhold_private_data`] dropped
+/// (comma-separated), so checks can tell a withheld key from a missing one.
+pub const WITHHELD_ANNOTATION: &str = "virtguard.io/withheld-data";
+
+/// Annotations that may copy a Secret's data (kubectl's last-applied configuration).
+const DATA_COPIES: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+
+/// Keeps what of a Secret is public — metadata, type, and data entries that hold only PEM
+/// certificates (`tls.crt`, `ca.crt`) — and drops the rest: private keys, tokens, passwords,
+/// `stringData`, and kubectl's last-applied copy. The dropped keys are listed in
+/// [`WITHHELD_ANNOTATION`]. Read live, virtguard never keeps a secret it does not need.
+pub fn withhold_private_data(secret: &mut Value) {
+    let Some(obj) = secret.as_object_mut() else {
+        return;
+    };
+    let mut withheld: Vec<String> = Vec::new();
+    if let Some(Value::Object(data)) = obj.get_mut("data") {
+        data.retain(|k, v| {
+            let public = v
+                .as_str()
+                .and_then(|t| b64_decode(t).ok())
+                .is_some_and(|b| only_certificates(&b));
+            if !public {
+                withheld.push(k.clone());
+            }
+            public
+        });
+    } else if obj.contains_key("data") {
+        obj.remove("data");
+        withheld.push("data".into());
+    }
+    if let Some(Value::Object(sd)) = obj.remove("stringData") {
+        withheld.extend(sd.keys().cloned());
+    }
+    let Some(meta) = obj
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()))
+        .as_object_mut()
+    else {
+        return;
+    };
+    if let Some(Value::Object(ann)) = meta.get_mut("annotations") {
+        for a in DATA_COPIES {
+            ann.remove(*a);
+        }
+    }
+    if withheld.is_empty() {
+        return;
+    }
+    withheld.sort();
+    withheld.dedup();
+    let ann = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Some(ann) = ann.as_object_mut() {
+        ann.insert(
+            WITHHELD_ANNOTATION.into(),
+            Value::String(withheld.join(",")),
+        );
+    }
+}
+
+/// Whether data `key` of a Secret was dropped by [`withhold_private_data`].
+pub fn is_withheld(secret: &Value, key: &str) -> bool {
+    str_at(secret, &["metadata", "annotations", WITHHELD_ANNOTATION])
+        .is_some_and(|list| list.split(',').any(|k| k == key))
+}
+
+/// Whether `bytes` are one or more PEM certificates and nothing else of PEM.
+fn only_certificates(bytes: &[u8]) -> bool {
+    let Ok(blocks) = pem::parse_many(bytes) else {
+        return false;
+    };
+    let begins = bytes.windows(11).filter(|w| w == b"-----BEGIN ").count();
+    !blocks.is_empty() && begins == blocks.len() && blocks.iter().all(|b| b.tag() == "CERTIFICATE")
+}
+
 /// `data.ca-bundle` of a CA-bundle ConfigMap object.
 pub fn config_map_bundle(config_map: &Value) -> Option<&str> {
     str_at(config_map, &["data", CA_BUNDLE_KEY])
@@ -290,6 +367,46 @@ pub fn gather_objects<O: KubeObject>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_data_is_withheld_and_public_certificates_kept() {
+        let cert = include_str!("../tests/data/ec.crt");
+        let key = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
+        let mut s = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "x", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"tls.key\":\"...\"}}"}},
+            "data": {
+                "tls.crt": b64_encode(cert.as_bytes()),
+                "ca.crt": b64_encode(format!("{cert}{cert}").as_bytes()),
+                "tls.key": b64_encode(key.as_bytes()),
+                "both": b64_encode(format!("{cert}{key}").as_bytes()),
+                "password": b64_encode(b"hunter2"),
+                "notbase64": "%%%",
+            },
+            "stringData": {"token": "abc"}
+        });
+        withhold_private_data(&mut s);
+        let data = s["data"].as_object().unwrap();
+        let mut kept: Vec<&str> = data.keys().map(String::as_str).collect();
+        kept.sort();
+        assert_eq!(kept, ["ca.crt", "tls.crt"]);
+        assert!(s.get("stringData").is_none());
+        assert_eq!(
+            s["metadata"]["annotations"],
+            serde_json::json!({WITHHELD_ANNOTATION: "both,notbase64,password,tls.key,token"})
+        );
+        assert!(is_withheld(&s, "tls.key"));
+        assert!(!is_withheld(&s, "tls.crt"));
+        assert_eq!(secret_data(&s, "tls.key").unwrap(), None);
+        // Nothing withheld: no annotation.
+        let mut public = serde_json::json!({"metadata": {"name": "y"}, "type": "Opaque"});
+        withhold_private_data(&mut public);
+        assert_eq!(
+            public,
+            serde_json::json!({"metadata": {"name": "y"}, "type": "Opaque"})
+        );
+    }
 
     #[test]
     fn base64_round_trip() {

@@ -173,7 +173,7 @@ proptest! {
         let _ = PrivateKey::from_pem(&text);
         let _ = inspect_pem(&text, Some(&text));
         let ctx = CheckContext { namespace: "kubevirt", schedule: Schedule::default(), ca_bundle_pem: Some(&text), current_ca_pem: Some(&text), now: T0 };
-        let _ = problems(&SecretInput { name: "kubevirt-ca", cert_pem: &text, key_pem: &text, duration_annotation: Some(&text) }, &ctx);
+        let _ = problems(&SecretInput { name: "kubevirt-ca", cert_pem: &text, key_pem: Some(&text), duration_annotation: Some(&text) }, &ctx);
         let _ = virtguard_pki::parse_go_duration(&text);
     }
 

@@ -69,7 +69,7 @@ fn every_secret_issues_healthy_in_a_custom_namespace() {
         let secret = SecretInput {
             name: t.secret_name,
             cert_pem: &issued.cert_pem,
-            key_pem: &issued.key_pem,
+            key_pem: Some(&issued.key_pem),
             duration_annotation: Some(&annotation),
         };
         assert_eq!(problems(&secret, &ctx), [], "{}", t.secret_name);

@@ -25,7 +25,7 @@ fn input<'a>(name: &'a str, cert: &'a str, key: &'a str) -> SecretInput<'a> {
     SecretInput {
         name,
         cert_pem: cert,
-        key_pem: key,
+        key_pem: Some(key),
         duration_annotation: None,
     }
 }
@@ -187,6 +187,21 @@ fn key_problems() {
     let a = leaf(&ca, API, T0, 24);
     let b = leaf(&ca, API, T0, 24);
     let bundle = Some(ca_cert.cert_pem.as_str());
+    // A withheld key (a live read keeps private keys out) is not a key problem: only the
+    // certificate is checked.
+    let withheld = SecretInput {
+        key_pem: None,
+        ..input(API, &a.cert_pem, &b.key_pem)
+    };
+    assert_eq!(problems(&withheld, &ctx(bundle, T0)), []);
+    let expired_withheld = SecretInput {
+        key_pem: None,
+        ..input(API, &a.cert_pem, "")
+    };
+    assert!(matches!(
+        problems(&expired_withheld, &ctx(bundle, T0 + Duration::hours(48)))[..],
+        [Problem::Expired { .. }, ..]
+    ));
     assert_eq!(
         problems(&input(API, &a.cert_pem, &b.key_pem), &ctx(bundle, T0)),
         [Problem::KeyMismatch]

@@ -207,7 +207,14 @@ fn location(o: &ObjectRef) -> Value {
 /// The `artifactLocation` of an input file: relative paths stay relative (to `%SRCROOT%`),
 /// absolute ones become `file://` URIs. None for no file, stdin and `catalog:` defaults.
 fn artifact_location(file: &str) -> Option<Value> {
-    if file.is_empty() || file.starts_with("catalog:") || file.starts_with('<') || file == "-" {
+    // Objects of the built-in catalog, stdin and a live cluster (`cluster <context>: …`) have no
+    // file to point at.
+    if file.is_empty()
+        || file.starts_with("catalog:")
+        || file.starts_with("cluster ")
+        || file.starts_with('<')
+        || file == "-"
+    {
         return None;
     }
     let path = file.replace('\\', "/");
@@ -285,6 +292,7 @@ mod tests {
         assert_eq!(artifact_location(""), None);
         assert_eq!(artifact_location("catalog:kubevirt-1.5"), None);
         assert_eq!(artifact_location("<stdin>"), None);
+        assert_eq!(artifact_location("cluster prod: ClusterRole/view"), None);
         assert_eq!(
             artifact_location("manifests/a b.yaml"),
             Some(json!({"uri": "manifests/a%20b.yaml", "uriBaseId": "%SRCROOT%"}))

@@ -16,7 +16,7 @@ mod strict;
 
 pub use convert::{to_binding, to_role};
 pub use error::{LoadError, Problem};
-pub use object::{Object, ObjectKey, Typed};
+pub use object::{group_of, Object, ObjectKey, Typed};
 pub use parse::{parse_text, Format};
 pub use source::Source;
 
@@ -297,6 +297,15 @@ impl Snapshot {
             }
         }
         n
+    }
+
+    /// Gives every object the source of an object read live from cluster `context`
+    /// (`cluster <context>: Kind/namespace/name`), in place of the place in the text it was
+    /// parsed from (one page of a LIST, which names nothing a reader can open).
+    pub fn label_live(&mut self, context: &str) {
+        for o in &mut self.objects {
+            o.source = Source::live(context, &o.kind, &o.namespace, &o.name);
+        }
     }
 
     /// Objects of a kind (`Kind` as written, e.g. `VirtualMachine`).

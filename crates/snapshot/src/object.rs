@@ -317,6 +317,21 @@ impl Object {
         }
     }
 
+    /// The whole object as JSON (typed kinds serialized back, with `apiVersion` and `kind`);
+    /// `None` for an object that has no `metadata` to serve.
+    pub fn to_json(&self) -> Option<Value> {
+        let v = match &self.typed {
+            Typed::Role(r) => serde_json::to_value(r),
+            Typed::ClusterRole(r) => serde_json::to_value(r),
+            Typed::RoleBinding(r) => serde_json::to_value(r),
+            Typed::ClusterRoleBinding(r) => serde_json::to_value(r),
+            Typed::ServiceAccount(r) => serde_json::to_value(r),
+            Typed::Namespace(r) => serde_json::to_value(r),
+            Typed::Dynamic(v) => Ok(v.clone()),
+        };
+        v.ok().filter(|v| v.get("metadata").is_some())
+    }
+
     /// This object as an RBAC role, if it is a Role or ClusterRole.
     pub fn as_role(&self) -> Option<virtguard_rbac::Role> {
         convert::to_role(self)

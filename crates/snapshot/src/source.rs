@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// The place of an object in the input.
+/// The place of an object in the input. An object read from a live cluster has no file: its
+/// `file` is `cluster <context>: Kind/namespace/name` and its line 0 (see [`Source::live`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     /// File path as given (or `<stdin>`).
@@ -18,6 +19,9 @@ pub struct Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return f.write_str(&self.file);
+        }
         write!(f, "{}:{}", self.file, self.line)?;
         if let Some(i) = self.item {
             write!(f, " (items[{i}])")?;
@@ -27,6 +31,22 @@ impl fmt::Display for Source {
 }
 
 impl Source {
+    /// The source of an object read from cluster `context`: `cluster prod: RoleBinding/ns/name`
+    /// (`Kind/name` when cluster-scoped).
+    pub fn live(context: &str, kind: &str, namespace: &str, name: &str) -> Self {
+        let file = if namespace.is_empty() {
+            format!("cluster {context}: {kind}/{name}")
+        } else {
+            format!("cluster {context}: {kind}/{namespace}/{name}")
+        };
+        Source {
+            file: Arc::from(file),
+            document: 1,
+            line: 0,
+            item: None,
+        }
+    }
+
     /// Splits a location as [`Source`] displays it (`file:line`, optionally followed by
     /// ` (items[i])`) into the file and the line (0 when there is none). For callers that hold
     /// only the text, such as a binding's `origin` or a load problem's `location`.
@@ -57,6 +77,16 @@ mod tests {
         assert_eq!(Source::split_location(&s.to_string()), ("dir/a.yaml", 14));
         assert_eq!(Source::split_location("c:\\x.yaml:7"), ("c:\\x.yaml", 7));
         assert_eq!(Source::split_location("<stdin>"), ("<stdin>", 0));
+        let live = Source::live("prod", "RoleBinding", "ns1", "edit");
+        assert_eq!(live.to_string(), "cluster prod: RoleBinding/ns1/edit");
+        assert_eq!(
+            Source::split_location(&live.to_string()),
+            ("cluster prod: RoleBinding/ns1/edit", 0)
+        );
+        assert_eq!(
+            Source::live("prod", "ClusterRole", "", "view").to_string(),
+            "cluster prod: ClusterRole/view"
+        );
         assert_eq!(
             Source::split_location("catalog:kubevirt@v1.9.0/x.yaml"),
             ("catalog:kubevirt@v1.9.0/x.yaml", 0)

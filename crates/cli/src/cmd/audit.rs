@@ -12,7 +12,7 @@ use virtguard_report::AuditReport;
 use virtguard_snapshot::Snapshot;
 
 use crate::args::{AuditArgs, Global, Output};
-use crate::input::{announce, defaults_for, install, load_snapshot};
+use crate::input::{announce, defaults_for, gather, install, print_warnings};
 
 /// Exit code when a finding at or above `--fail-on` remains.
 pub const EXIT_FINDINGS: u8 = 3;
@@ -148,9 +148,10 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         }
     };
     let nodes = node_facts(&a.node_facts)?;
-    if g.filename.is_empty() && nodes.is_empty() {
-        bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin)");
-    }
+    // Node facts alone audit the nodes; otherwise no -f means the live cluster, as kubectl.
+    let live = g.kubeconfig.is_some()
+        || g.context.is_some()
+        || (g.filename.is_empty() && nodes.is_empty());
     let timing = std::env::var_os("VIRTGUARD_TIMING").is_some();
     let t0 = std::time::Instant::now();
     // A spinner on a terminal while the snapshot loads (shown after a moment, cleared after).
@@ -165,15 +166,18 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
             indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
-        pb.set_message(format!("loading {}", g.filename.join(", ")));
+        pb.set_message(if g.filename.is_empty() {
+            "reading the cluster".to_string()
+        } else {
+            format!("loading {}", g.filename.join(", "))
+        });
         pb.enable_steady_tick(std::time::Duration::from_millis(125));
         pb
     });
-    let mut snapshot = if g.filename.is_empty() {
-        Snapshot::default()
-    } else {
-        load_snapshot(g, &g.filename)?
-    };
+    let gathered = gather(g, virtguard_live::Scope::Audit, live, a.include_secret_data)?;
+    print_warnings(g, &gathered.snapshot);
+    let inputs = gathered.inputs;
+    let mut snapshot = gathered.snapshot;
     let skipped = skipped(&snapshot);
     install(&snapshot)?; // two KubeVirt CRs or an invalid strategy: input errors
     let chosen = defaults_for(&g.defaults, &snapshot)?;
@@ -252,7 +256,7 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         suppressed: &suppressed,
         checks: &ran,
         tool_version: env!("CARGO_PKG_VERSION"),
-        inputs: &g.filename,
+        inputs: &inputs,
         kubevirt_version: version,
         generated: &generated,
         matrix_html: matrix.as_deref(),

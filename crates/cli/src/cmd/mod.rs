@@ -12,6 +12,7 @@ pub mod matrix;
 pub mod node_check;
 pub mod roles;
 pub mod serve;
+pub mod snapshot;
 pub mod who_can;
 
 use anyhow::{bail, Result};

@@ -89,21 +89,30 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
 
 /// `serve --api`: the Kubernetes API over the snapshot, reloaded when its files change.
 fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8> {
-    if g.filename.is_empty() {
-        bail!("no snapshot given: serve --api serves the snapshot of -f PATH (a manifest file or a directory)");
+    if !a.client_cn_types.is_empty() {
+        bail!("--client-cn-types is KubeVirt's component rule; the API facade takes any client certificate of --client-ca as a Kubernetes identity");
     }
+    if a.pki_dir.is_none() && (a.tls_dir.is_none() || a.client_ca.is_none()) {
+        bail!("--api needs --pki-dir DIR, or --tls-dir DIR with --client-ca FILE (the CA of the client certificates)");
+    }
+    // A live cluster is read once at start; reloads re-read the files (-f) over it.
+    let live = if crate::input::wants_live(g) {
+        let (cluster, _) = crate::input::read_live(g, virtguard_live::Scope::Audit, false)?;
+        crate::input::print_warnings(g, &cluster);
+        Some(Arc::new(cluster))
+    } else {
+        None
+    };
     let (tls_dir, client_ca) = match (&a.pki_dir, &a.tls_dir, &a.client_ca) {
         (Some(dir), _, _) => crate::cmd::kubeconfig::ensure_pki_dir(dir, listen, g.quiet)?,
         (None, Some(tls), Some(ca)) => (PathBuf::from(tls), PathBuf::from(ca)),
         _ => bail!("--api needs --pki-dir DIR, or --tls-dir DIR with --client-ca FILE (the CA of the client certificates)"),
     };
-    if !a.client_cn_types.is_empty() {
-        bail!("--client-cn-types is KubeVirt's component rule; the API facade takes any client certificate of --client-ca as a Kubernetes identity");
-    }
     let source = ApiSource {
         filename: g.filename.clone(),
         defaults: g.defaults.clone(),
         skip_invalid: g.skip_invalid,
+        live,
     };
     let read_at = std::time::SystemTime::now();
     let initial = load_for_api(&source, g.quiet)?;
