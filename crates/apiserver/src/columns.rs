@@ -38,7 +38,8 @@ impl PrinterColumn {
 
     /// The cell for an object.
     pub fn cell(&self, o: &StoredObject, now: OffsetDateTime) -> Value {
-        let Some(v) = eval(&o.content, &self.json_path).into_iter().next() else {
+        let content = o.value();
+        let Some(v) = eval(&content, &self.json_path).into_iter().next() else {
             return Value::Null;
         };
         match (self.kind.as_str(), &v) {

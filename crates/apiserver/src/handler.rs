@@ -307,7 +307,7 @@ fn resource(
                 };
                 return Ok(Reply::json(200, &table(rv, &p, &served.columns, include, now)).into());
             }
-            Ok(Reply::raw_json(200, o.json.as_ref().clone()).into())
+            Ok(Reply::raw_json(200, o.json.to_vec()).into())
         }
         "list" | "get" => {
             let ns = if served.namespaced {

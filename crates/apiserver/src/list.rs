@@ -60,7 +60,7 @@ impl Selection {
                 let have = match field.as_str() {
                     "metadata.name" => o.name.clone(),
                     "metadata.namespace" => o.namespace.clone(),
-                    other => field_value(&o.content, other),
+                    other => field_value(&o.value(), other),
                 };
                 (have == *want) == *eq
             })
@@ -504,7 +504,7 @@ fn row(
     match include {
         IncludeObject::None => {}
         IncludeObject::Metadata => {
-            let mut meta = o.content.get("metadata").cloned().unwrap_or(Value::Null);
+            let mut meta = o.metadata();
             if let Some(m) = meta.as_object_mut() {
                 m.insert(
                     "resourceVersion".into(),

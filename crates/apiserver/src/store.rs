@@ -179,14 +179,33 @@ pub struct StoredObject {
     pub created: Option<String>,
     /// The reload in which it last changed.
     pub resource_version: u64,
-    /// The object as read (without `resourceVersion`), for change detection and tables.
-    pub content: Value,
-    /// The object as served (JSON, with `metadata.resourceVersion`).
-    pub json: Arc<Vec<u8>>,
+    /// SHA-256 of the object as read (without `resourceVersion`): reloads compare it to tell
+    /// changed objects from unchanged ones.
+    pub digest: [u8; 32],
+    /// The object as served (JSON, with `metadata.resourceVersion`). The only copy of the
+    /// content: tables and field selectors parse what they need from it, so a large snapshot is
+    /// held once, compactly.
+    pub json: Arc<[u8]>,
+}
+
+/// `content` as JSON with `metadata.resourceVersion` set to `rv`.
+fn serialize_with(mut content: Value, rv: u64) -> Vec<u8> {
+    if let Some(meta) = content.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+    }
+    serde_json::to_vec(&content).unwrap_or_default()
+}
+
+/// The digest of an object's content as serialized.
+fn digest_of(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
 }
 
 impl StoredObject {
-    fn new(content: Value, resource_version: u64) -> Option<StoredObject> {
+    /// Stores `content` (serialized as `bytes`, without `resourceVersion`) as of reload
+    /// `resource_version`.
+    fn new(content: Value, bytes: &[u8], resource_version: u64) -> Option<StoredObject> {
         let meta = content.get("metadata")?;
         let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
         let labels = meta
@@ -198,7 +217,7 @@ impl StoredObject {
                     .collect()
             })
             .unwrap_or_default();
-        let mut stored = StoredObject {
+        Some(StoredObject {
             api_version: text(content.get("apiVersion")),
             kind: text(content.get("kind")),
             namespace: text(meta.get("namespace")),
@@ -209,29 +228,31 @@ impl StoredObject {
                 .and_then(Value::as_str)
                 .map(str::to_string),
             resource_version,
-            content,
-            json: Arc::new(Vec::new()),
-        };
-        stored.json = Arc::new(stored.serialize_with(resource_version));
-        Some(stored)
-    }
-
-    /// The JSON with `metadata.resourceVersion` set to `rv`.
-    fn serialize_with(&self, rv: u64) -> Vec<u8> {
-        let mut v = self.content.clone();
-        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
-        }
-        serde_json::to_vec(&v).unwrap_or_default()
+            digest: digest_of(bytes),
+            json: Arc::from(serialize_with(content, resource_version)),
+        })
     }
 
     /// A copy as of reload `rv` (a DELETED event carries the deletion's version).
     fn at(&self, rv: u64) -> StoredObject {
         StoredObject {
             resource_version: rv,
-            json: Arc::new(self.serialize_with(rv)),
+            json: Arc::from(serialize_with(self.value(), rv)),
             ..self.clone()
         }
+    }
+
+    /// The `metadata` of the served object (with its `resourceVersion`), parsed from the JSON
+    /// without building the rest.
+    pub fn metadata(&self) -> Value {
+        #[derive(serde::Deserialize)]
+        struct Meta {
+            #[serde(default)]
+            metadata: Value,
+        }
+        serde_json::from_slice::<Meta>(&self.json)
+            .map(|m| m.metadata)
+            .unwrap_or(Value::Null)
     }
 
     /// The served object as a JSON value.
@@ -378,14 +399,16 @@ impl State {
                 continue;
             };
             let okey = (o.namespace.clone(), o.name.clone());
+            let bytes = serde_json::to_vec(&content).unwrap_or_default();
+            let digest = digest_of(&bytes);
             let reused = previous
                 .and_then(|p| p.objects.get(&key))
                 .and_then(|m| m.get(&okey))
-                .filter(|old| old.content == content)
+                .filter(|old| old.digest == digest)
                 .cloned();
             let stored = match reused {
                 Some(old) => old,
-                None => match StoredObject::new(content, rv) {
+                None => match StoredObject::new(content, &bytes, rv) {
                     Some(s) => Arc::new(s),
                     None => continue,
                 },
@@ -424,7 +447,7 @@ impl State {
             for (k, o) in now {
                 let (kind, previous) = match before.get(k) {
                     None => (EventType::Added, None),
-                    Some(b) if b.content != o.content => (EventType::Modified, Some(b.clone())),
+                    Some(b) if b.digest != o.digest => (EventType::Modified, Some(b.clone())),
                     Some(_) => continue,
                 };
                 events.push(Event {
