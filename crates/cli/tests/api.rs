@@ -19,7 +19,7 @@ use common::*;
 
 /// Runs kubectl with a kubeconfig; returns (exit code, stdout, stderr).
 fn kubectl(kc: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = Command::new("kubectl")
+    let o = Command::new(KUBECTL.with(|k| k.borrow().clone()))
         .arg("--kubeconfig")
         .arg(kc)
         .arg("--cache-dir")
@@ -62,10 +62,25 @@ fn engine_allows(snapshot: &Path, user: &str, groups: &[&str], attrs: serde_json
 
 #[test]
 fn kubectl_against_a_snapshot() {
-    if !have_kubectl() {
+    let clients = kubectls();
+    if clients.is_empty() {
         eprintln!("skipped: kubectl is not installed (CI installs it; see .ci/run)");
         return;
     }
+    // Every kubectl version found (the machine's and CI's second one), each on a fresh server.
+    for (path, version) in clients {
+        eprintln!("kubectl {version} ({})", path.display());
+        KUBECTL.with(|k| *k.borrow_mut() = path.clone());
+        kubectl_checks();
+    }
+}
+
+thread_local! {
+    /// The kubectl binary the checks of this thread run.
+    static KUBECTL: std::cell::RefCell<PathBuf> = std::cell::RefCell::new(PathBuf::from("kubectl"));
+}
+
+fn kubectl_checks() {
     let tmp = tempfile::tempdir().unwrap();
     let snap = tmp.path().join("cluster");
     copy_dir(&repo().join("examples/cluster"), &snap);

@@ -19,12 +19,32 @@ pub fn have(tool: &str, arg: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-pub fn have_kubectl() -> bool {
-    have("kubectl", "version")
-        || Command::new("kubectl")
-            .args(["version", "--client"])
-            .output()
-            .is_ok_and(|o| o.status.success())
+/// The kubectl clients to test with, one per version: `kubectl` on PATH and each binary named in
+/// `VIRTGUARD_EXTRA_KUBECTL` (paths separated by `:`; `.ci/run` installs a second version there).
+pub fn kubectls() -> Vec<(PathBuf, String)> {
+    let mut candidates = vec![PathBuf::from("kubectl")];
+    if let Some(extra) = std::env::var_os("VIRTGUARD_EXTRA_KUBECTL") {
+        candidates.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
+    }
+    let mut out: Vec<(PathBuf, String)> = Vec::new();
+    for c in candidates {
+        let Ok(o) = Command::new(&c).args(["version", "--client"]).output() else {
+            continue;
+        };
+        if !o.status.success() {
+            continue;
+        }
+        let version = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("Client Version: ")
+            .to_string();
+        if !out.iter().any(|(_, v)| *v == version) {
+            out.push((c, version));
+        }
+    }
+    out
 }
 
 pub fn repo() -> PathBuf {
