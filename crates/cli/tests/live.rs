@@ -350,6 +350,29 @@ fn a_snapshot_of_the_facade_audits_like_the_files_and_keeps_secret_data_out() {
     // One finding fewer: the unreadable key, which was not read.
     assert_eq!(audit(&s.snap).len(), withheld.len() + 1);
     assert!(withheld.iter().all(|f| audit(&s.snap).contains(f)));
+    // kubectl applies the files (client dry run against the facade; the facade serves no OpenAPI
+    // schema, so kubectl's schema validation is off).
+    if let Some((kubectl, _)) = kubectls().into_iter().next() {
+        let o = Command::new(kubectl)
+            .args([
+                "--kubeconfig",
+                kc,
+                "--request-timeout=20s",
+                "apply",
+                "--dry-run=client",
+                "--validate=false",
+                "-R",
+                "-f",
+            ])
+            .arg(&out)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("kubectl");
+        let stdout = text(&o.stdout);
+        assert!(o.status.success(), "{stdout}{}", text(&o.stderr));
+        assert!(stdout.lines().count() > 100, "{stdout}");
+        assert!(stdout.lines().all(|l| l.ends_with("(dry run)")), "{stdout}");
+    }
     // --include-secret-data keeps the data.
     let o = vg(
         home,
