@@ -163,7 +163,10 @@ impl AdmissionConfig {
                     format!(
                         "unknown check id {:?}; checks that can run at admission: {}",
                         c.id,
-                        admission_checks().map(|c| c.id).collect::<Vec<_>>().join(", ")
+                        admission_checks()
+                            .map(|c| c.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             };
@@ -187,12 +190,13 @@ impl AdmissionConfig {
                     .map_or(line, |(i, _)| i + 1);
                 return Err(err(second, format!("check {} is configured twice", c.id)));
             }
-            let namespace_selector = match c.namespace_selector {
-                None => None,
-                Some(s) => Some(selector(s).map_err(|m| {
-                    err(line, format!("check {}: namespaceSelector: {m}", c.id))
-                })?),
-            };
+            let namespace_selector =
+                match c.namespace_selector {
+                    None => None,
+                    Some(s) => Some(selector(s).map_err(|m| {
+                        err(line, format!("check {}: namespaceSelector: {m}", c.id))
+                    })?),
+                };
             for s in &c.exempt_subjects {
                 if !matches!(s.kind.as_str(), "User" | "Group" | "ServiceAccount") {
                     return Err(err(
@@ -264,7 +268,10 @@ fn selector(s: RawSelector) -> Result<LabelSelector, String> {
                 ))
             }
         };
-        let needs_values = matches!(operator, RequirementOperator::In | RequirementOperator::NotIn);
+        let needs_values = matches!(
+            operator,
+            RequirementOperator::In | RequirementOperator::NotIn
+        );
         if needs_values && r.values.is_empty() {
             return Err(format!(
                 "key {:?}: for 'in', 'notin' operators, values set can't be empty",
@@ -319,21 +326,55 @@ migrations:
     #[test]
     fn bad_configs_name_the_line() {
         for (text, line, needle) in [
-            (GOOD.replace("VG303", "VG999"), 8, "unknown check id \"VG999\""),
+            (
+                GOOD.replace("VG303", "VG999"),
+                8,
+                "unknown check id \"VG999\"",
+            ),
             (GOOD.replace("VG303", "VG101"), 8, "cannot run at admission"),
             (GOOD.replace("VG303", "VG301"), 8, "configured twice"),
-            (GOOD.replace("action: Warn", "action: Block"), 9, "unknown variant `Block`"),
-            (GOOD.replace("  maxInFlightPerUser: 1", "  maxInFlightPerUsr: 1"), 12, "unknown field `maxInFlightPerUsr`"),
-            (GOOD.replace("maxInFlightPerNamespace: 2", "maxInFlightPerNamespace: 0"), 11, "at least 1"),
-            (GOOD.replace("kind: Group", "kind: Team"), 7, "not User, Group or ServiceAccount"),
-            (GOOD.replace("{matchLabels: {tenant: \"true\"}}", "{matchExpressions: [{key: a, operator: Has}]}"), 4, "not a valid label selector operator"),
-            (GOOD.replace("AdmissionConfig", "AdmissionPolicy"), 2, "expected apiVersion"),
+            (
+                GOOD.replace("action: Warn", "action: Block"),
+                9,
+                "unknown variant `Block`",
+            ),
+            (
+                GOOD.replace("  maxInFlightPerUser: 1", "  maxInFlightPerUsr: 1"),
+                12,
+                "unknown field `maxInFlightPerUsr`",
+            ),
+            (
+                GOOD.replace("maxInFlightPerNamespace: 2", "maxInFlightPerNamespace: 0"),
+                11,
+                "at least 1",
+            ),
+            (
+                GOOD.replace("kind: Group", "kind: Team"),
+                7,
+                "not User, Group or ServiceAccount",
+            ),
+            (
+                GOOD.replace(
+                    "{matchLabels: {tenant: \"true\"}}",
+                    "{matchExpressions: [{key: a, operator: Has}]}",
+                ),
+                4,
+                "not a valid label selector operator",
+            ),
+            (
+                GOOD.replace("AdmissionConfig", "AdmissionPolicy"),
+                2,
+                "expected apiVersion",
+            ),
             ("checks: [".to_string(), 2, ""),
         ] {
             let e = AdmissionConfig::parse("a.yaml", &text).expect_err(needle);
             assert_eq!(e.line, line, "{e}");
             assert!(e.message.contains(needle), "{e}");
-            assert!(e.to_string().starts_with(&format!("a.yaml:{line}: ")), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!("a.yaml:{line}: ")),
+                "{e}"
+            );
         }
     }
 }

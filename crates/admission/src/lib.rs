@@ -67,7 +67,10 @@ impl State {
     pub fn from_objects(objects: &[Object]) -> State {
         let mut s = State::default();
         for o in objects {
-            match (o.kind.as_str(), o.api_version.split('/').next().unwrap_or("")) {
+            match (
+                o.kind.as_str(),
+                o.api_version.split('/').next().unwrap_or(""),
+            ) {
                 ("KubeVirt", "kubevirt.io") => s.kubevirt.push(o.clone()),
                 ("Namespace", "v1") => {
                     let labels = o
@@ -77,31 +80,37 @@ impl State {
                         .unwrap_or_default();
                     s.namespaces.insert(o.name.clone(), labels);
                 }
-                ("VirtualMachineInstanceMigration", "kubevirt.io") => s.migrations.push(Migration {
-                    namespace: o.namespace.clone(),
-                    name: o.name.clone(),
-                    phase: o
-                        .value()
-                        .and_then(|v| v.pointer("/status/phase"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                }),
+                ("VirtualMachineInstanceMigration", "kubevirt.io") => {
+                    s.migrations.push(Migration {
+                        namespace: o.namespace.clone(),
+                        name: o.name.clone(),
+                        phase: o
+                            .value()
+                            .and_then(|v| v.pointer("/status/phase"))
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    })
+                }
                 _ => {}
             }
         }
         s.version = s
             .kubevirt
             .iter()
-            .find_map(|o| o.value()?.pointer("/status/observedKubeVirtVersion")?.as_str())
+            .find_map(|o| {
+                o.value()?
+                    .pointer("/status/observedKubeVirtVersion")?
+                    .as_str()
+            })
             .map(String::from);
         s
     }
 
     fn in_flight<'s>(&'s self, namespace: &'s str) -> impl Iterator<Item = &'s Migration> + 's {
-        self.migrations.iter().filter(move |m| {
-            m.namespace == namespace && !FINAL_PHASES.contains(&m.phase.as_str())
-        })
+        self.migrations
+            .iter()
+            .filter(move |m| m.namespace == namespace && !FINAL_PHASES.contains(&m.phase.as_str()))
     }
 }
 
@@ -194,7 +203,7 @@ impl Admitter {
         }
         !rule.exempt_subjects.iter().any(|s| match s.kind.as_str() {
             "User" => s.name == req.username,
-            "Group" => req.groups.iter().any(|g| *g == s.name),
+            "Group" => req.groups.contains(&s.name),
             "ServiceAccount" => {
                 req.username == format!("system:serviceaccount:{}:{}", s.namespace, s.name)
             }
@@ -290,7 +299,9 @@ impl Admitter {
             .state
             .in_flight(&req.namespace)
             .map(|m| {
-                let creator = creators.get(&(m.namespace.clone(), m.name.clone())).cloned();
+                let creator = creators
+                    .get(&(m.namespace.clone(), m.name.clone()))
+                    .cloned();
                 (m.name.clone(), creator)
             })
             .collect();

@@ -230,7 +230,8 @@ pub fn truncate(s: &str, n: usize) -> String {
 pub fn response(uid: &str, v: &Verdict) -> Value {
     let mut resp = json!({"uid": uid, "allowed": v.allowed});
     if !v.allowed {
-        let mut status = json!({"code": v.code, "reason": v.reason, "message": v.message, "status": "Failure"});
+        let mut status =
+            json!({"code": v.code, "reason": v.reason, "message": v.message, "status": "Failure"});
         if !v.causes.is_empty() {
             status["details"] = json!({"causes": v.causes.iter().map(|c| json!({"type": c.cause_type, "field": c.field, "message": c.message})).collect::<Vec<_>>()});
         }
@@ -253,7 +254,10 @@ mod tests {
     fn reviews_parse_and_bad_ones_are_errors() {
         let ok = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","kind":{"group":"kubevirt.io","version":"v1","kind":"VirtualMachine"},"namespace":"ns","name":"vm","operation":"CREATE","userInfo":{"username":"alice","groups":["g"]},"object":{"a":1},"oldObject":null,"dryRun":true}}"#;
         let r = parse_review(ok).expect("parses");
-        assert_eq!((r.uid.as_str(), r.kind.as_str(), r.dry_run), ("u1", "VirtualMachine", true));
+        assert_eq!(
+            (r.uid.as_str(), r.kind.as_str(), r.dry_run),
+            ("u1", "VirtualMachine", true)
+        );
         assert_eq!(r.old_object, None);
         for (bad, why) in [
             (&b"{"[..], "not an AdmissionReview"),
@@ -276,7 +280,12 @@ mod tests {
         assert_eq!(r["response"]["uid"], "u1");
         assert_eq!(r["response"]["allowed"], false);
         assert_eq!(r["response"]["status"]["code"], 403);
-        assert_eq!(r["response"]["warnings"][0].as_str().map(|s| s.chars().count()), Some(120));
+        assert_eq!(
+            r["response"]["warnings"][0]
+                .as_str()
+                .map(|s| s.chars().count()),
+            Some(120)
+        );
         let ok = response("u2", &Verdict::allow());
         assert_eq!(ok["response"], json!({"uid": "u2", "allowed": true}));
     }

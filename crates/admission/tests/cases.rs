@@ -32,7 +32,11 @@ fn run_file(path: &Path) -> usize {
     let config = AdmissionConfig::parse(&name, &config_text).expect("config is valid");
     let state_doc = json!({"apiVersion": "v1", "kind": "List", "items": doc["state"].clone()});
     let snap = virtguard_snapshot::from_texts(
-        vec![(name.as_str().into(), state_doc.to_string(), virtguard_snapshot::Format::Json)],
+        vec![(
+            name.as_str().into(),
+            state_doc.to_string(),
+            virtguard_snapshot::Format::Json,
+        )],
         &Default::default(),
     )
     .expect("state loads");
@@ -58,7 +62,10 @@ fn run_file(path: &Path) -> usize {
             assert!(got.contains(m), "{what}: {got}");
         }
         if let Some(causes) = case.get("causes").and_then(Value::as_array) {
-            let got = resp["status"]["details"]["causes"].as_array().cloned().unwrap_or_default();
+            let got = resp["status"]["details"]["causes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             assert_eq!(got.len(), causes.len(), "{what}: {resp}");
             for (g, want) in got.iter().zip(causes) {
                 assert_eq!(g["type"], want["type"], "{what}");
@@ -66,9 +73,17 @@ fn run_file(path: &Path) -> usize {
             }
         }
         let warnings = resp.get("warnings").cloned().unwrap_or(json!([]));
-        assert_eq!(warnings, case.get("warnings").cloned().unwrap_or(json!([])), "{what}");
+        assert_eq!(
+            warnings,
+            case.get("warnings").cloned().unwrap_or(json!([])),
+            "{what}"
+        );
         let ann = resp.get("auditAnnotations").cloned().unwrap_or(json!({}));
-        assert_eq!(ann, case.get("auditAnnotations").cloned().unwrap_or(json!({})), "{what}");
+        assert_eq!(
+            ann,
+            case.get("auditAnnotations").cloned().unwrap_or(json!({})),
+            "{what}"
+        );
         if case["allowed"] == true {
             assert!(resp.get("status").is_none(), "{what}");
         }
@@ -87,5 +102,9 @@ fn every_case_file() {
         .collect();
     files.sort();
     let n: usize = files.iter().map(|f| run_file(f)).sum();
-    assert!(files.len() >= 4 && n >= 30, "{} files, {n} reviews", files.len());
+    assert!(
+        files.len() >= 4 && n >= 30,
+        "{} files, {n} reviews",
+        files.len()
+    );
 }

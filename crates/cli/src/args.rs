@@ -319,8 +319,18 @@ pub struct ServeArgs {
     /// A CA and serving certificate for the API, created in DIR on first use (ECDSA P-256, for the
     /// listen address, localhost and 127.0.0.1) and reused; `virtguard kubeconfig --pki-dir DIR`
     /// issues client certificates from it.
-    #[arg(long = "pki-dir", value_name = "DIR", conflicts_with_all = ["tls_dir", "client_ca"], requires = "api")]
+    #[arg(long = "pki-dir", value_name = "DIR", conflicts_with_all = ["tls_dir", "client_ca"])]
     pub pki_dir: Option<String>,
+    /// Answer kube-apiserver's ValidatingAdmissionWebhook reviews on `POST /validate`: the
+    /// KubeVirt CR's own validations, the audit's VM checks and migration limits as configured by
+    /// --admission-config; the state (namespace labels, migrations, the KubeVirt CR) is the
+    /// snapshot's (-f, reloaded on change) or the cluster's (--kubeconfig). Combinable with --api.
+    #[arg(long)]
+    pub admission: bool,
+    /// The `virtguard.io/v1alpha1` `AdmissionConfig` (checks and their actions, migration limits);
+    /// reloaded when it changes (a broken new file keeps the last good one in force).
+    #[arg(long = "admission-config", value_name = "FILE", requires = "admission")]
+    pub admission_config: Option<String>,
     /// Address to listen on (`:0` picks a free port; see --print-address).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8443")]
     pub listen: String,

@@ -12,8 +12,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-
 mod common;
 use common::*;
 
@@ -400,61 +398,7 @@ fn kubectl_checks() {
     );
 }
 
-fn decode_kubeconfig(kc: &Path, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let v: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(kc).unwrap()).unwrap();
-    let user = &v["users"][0]["user"];
-    let b64 = |k: &str| {
-        base64::engine::general_purpose::STANDARD
-            .decode(user[k].as_str().unwrap())
-            .unwrap()
-    };
-    let (crt, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    std::fs::write(&crt, b64("client-certificate-data")).unwrap();
-    std::fs::write(&key, b64("client-key-data")).unwrap();
-    (crt, key)
-}
-
 /// curl with an optional client certificate; returns (HTTP code, body).
-fn curl(
-    server: &Server,
-    ca: &Path,
-    client: Option<&(PathBuf, PathBuf)>,
-    args: &[&str],
-    path: &str,
-) -> (u16, String) {
-    let mut c = Command::new("curl");
-    c.args([
-        "-sS",
-        "--max-time",
-        "20",
-        "-w",
-        "\n%{http_code}",
-        "--cacert",
-    ])
-    .arg(ca);
-    if let Some((crt, key)) = client {
-        c.arg("--cert").arg(crt).arg("--key").arg(key);
-    }
-    c.args(args).arg(format!("https://{}{path}", server.addr));
-    let o = c.output().unwrap();
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-fn status(body: &str) -> (String, i64) {
-    let v: serde_json::Value =
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("not a Status ({e}): {body}"));
-    assert_eq!(v["kind"], "Status", "{body}");
-    (
-        v["reason"].as_str().unwrap_or_default().to_string(),
-        v["code"].as_i64().unwrap_or(0),
-    )
-}
 
 #[test]
 fn bad_input_gets_a_status_and_the_server_keeps_serving() {

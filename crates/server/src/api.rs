@@ -93,6 +93,41 @@ impl ApiConfig {
     }
 }
 
+/// Answers a webhook's POST body for an authenticated caller (the authorization and admission
+/// webhooks kube-apiserver calls).
+pub type WebhookHandler = Arc<dyn Fn(&UserInfo, &[u8]) -> Reply + Send + Sync>;
+
+/// What the listener serves besides health: the Kubernetes API over the snapshot, webhooks, or
+/// both on one listener.
+#[derive(Clone)]
+pub struct Services {
+    /// Serve the read-only Kubernetes API (`serve --api`).
+    pub api: bool,
+    /// `POST` paths answered by handlers (`/validate`, `/authorize`).
+    pub webhooks: Vec<(String, WebhookHandler)>,
+}
+
+impl Default for Services {
+    fn default() -> Self {
+        Services {
+            api: true,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("api", &self.api)
+            .field(
+                "webhooks",
+                &self.webhooks.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
 /// Accepts any client certificate during the handshake (its chain is checked per request, so
 /// a bad certificate gets a 401 `Status` instead of a TLS alert) and none at all.
 #[derive(Debug)]
@@ -190,6 +225,7 @@ fn authenticate(
 
 /// State shared by connections and the reloader.
 struct Shared {
+    services: Services,
     store: RwLock<Store>,
     version: watch::Sender<u64>,
     tls: RwLock<Arc<TlsMaterial>>,
@@ -469,8 +505,18 @@ async fn read(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
 }
 
 impl ApiServer {
-    /// Loads the serving certificate and client CA (any problem is an error) and binds.
+    /// Loads the serving certificate and client CA (any problem is an error) and binds, serving
+    /// the Kubernetes API.
     pub async fn bind(cfg: ApiConfig, initial: Loaded) -> Result<ApiServer, ServerError> {
+        Self::bind_with(cfg, initial, Services::default()).await
+    }
+
+    /// As [`ApiServer::bind`], serving `services`.
+    pub async fn bind_with(
+        cfg: ApiConfig,
+        initial: Loaded,
+        services: Services,
+    ) -> Result<ApiServer, ServerError> {
         let files = TlsFiles::new(&cfg)?;
         let material = files.load().await?;
         let listener = TcpListener::bind(cfg.listen)
@@ -490,6 +536,7 @@ impl ApiServer {
             addr,
             files: Arc::new(files),
             shared: Arc::new(Shared {
+                services,
                 store: RwLock::new(store),
                 version,
                 tls: RwLock::new(Arc::new(material)),
@@ -798,6 +845,34 @@ async fn serve_request(
             return Ok(response(ApiError::unauthorized().reply()));
         }
     };
+    if let Some((_, hook)) = shared
+        .services
+        .webhooks
+        .iter()
+        .find(|(p, _)| p == parts.uri.path())
+    {
+        // kube-apiserver calls webhooks with its client certificate: anonymous callers are
+        // refused, and only POST carries a review.
+        if user.name == "system:anonymous" {
+            warn!(
+                path = parts.uri.path(),
+                "webhook call without a client certificate: Unauthorized"
+            );
+            return Ok(response(ApiError::unauthorized().reply()));
+        }
+        if parts.method != hyper::Method::POST {
+            return Ok(response(
+                ApiError::method_not_allowed(&parts.method.as_str().to_ascii_lowercase(), "", "")
+                    .reply(),
+            ));
+        }
+        let reply = hook(&user, &body);
+        debug!(user = %user.name, path = parts.uri.path(), code = reply.code, "webhook");
+        return Ok(response(reply));
+    }
+    if !shared.services.api && !matches!(parts.uri.path(), "/healthz" | "/livez" | "/readyz") {
+        return Ok(response(ApiError::no_such_path().reply()));
+    }
     let req = ApiRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),

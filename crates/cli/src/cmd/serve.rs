@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
-use virtguard_server::api::{ApiConfig, ApiServer, Loader, Reload};
+use virtguard_admission::{AdmissionConfig, Admitter, State};
+use virtguard_server::api::{ApiConfig, ApiServer, Loader, Reload, Services, WebhookHandler};
 use virtguard_server::{MinTls, Server, ServerConfig};
 
 use crate::args::{Global, ServeArgs};
@@ -50,8 +51,11 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
         .listen
         .parse()
         .with_context(|| format!("--listen {:?}: not HOST:PORT", a.listen))?;
-    if a.api {
+    if a.api || a.admission {
         return run_api(g, a, listen);
+    }
+    if a.pki_dir.is_some() {
+        bail!("--pki-dir is for --api and --admission (KubeVirt's mTLS rule needs --tls-dir and --client-ca)");
     }
     let Some(tls_dir) = &a.tls_dir else {
         bail!("--tls-dir is required (or --api with --pki-dir)");
@@ -116,15 +120,42 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
     };
     let read_at = std::time::SystemTime::now();
     let initial = load_for_api(&source, g.quiet)?;
+    let admission = match a.admission {
+        false => None,
+        true => {
+            let config = read_admission_config(a.admission_config.as_deref())?;
+            let state = State::from_objects(&initial.objects);
+            Some(Arc::new(std::sync::RwLock::new(Admitter::new(
+                config, state,
+            ))))
+        }
+    };
     let reload_source = source.clone();
-    let loader: Loader =
-        Arc::new(move || load_for_api(&reload_source, true).map_err(|e| format!("{e:#}")));
-    let watch: Vec<PathBuf> = source
+    let reload_admission = admission.clone();
+    let config_path = a.admission_config.clone();
+    let loader: Loader = Arc::new(move || {
+        let loaded = load_for_api(&reload_source, true).map_err(|e| format!("{e:#}"))?;
+        if let Some(adm) = &reload_admission {
+            reload_admitter(adm, config_path.as_deref(), &loaded.objects);
+        }
+        Ok(loaded)
+    });
+    let mut watch: Vec<PathBuf> = source
         .filename
         .iter()
         .filter(|f| *f != "-")
         .map(PathBuf::from)
         .collect();
+    watch.extend(a.admission_config.iter().map(PathBuf::from));
+    let mut services = Services {
+        api: a.api,
+        webhooks: Vec::new(),
+    };
+    if let Some(adm) = &admission {
+        services
+            .webhooks
+            .push(("/validate".to_string(), admission_handler(adm.clone())));
+    }
     let mut cfg = ApiConfig::new(listen, tls_dir, client_ca);
     cfg.cert_check_interval = Duration::from_secs(a.reload_interval.max(1));
     if !a.cipher_suites.is_empty() {
@@ -140,7 +171,7 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let server = ApiServer::bind(cfg, initial)
+        let server = ApiServer::bind_with(cfg, initial, services)
             .await
             .context("cannot start the API server")?;
         let addr = server.local_addr();
@@ -161,4 +192,59 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
             .context("server failed")
     })?;
     Ok(0)
+}
+
+/// The admission configuration of `--admission-config`, or the default (the KubeVirt CR's own
+/// validations only). A bad file is an input error naming its line.
+fn read_admission_config(path: Option<&str>) -> Result<AdmissionConfig> {
+    let Some(path) = path else {
+        return Ok(AdmissionConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--admission-config {path}"))?;
+    Ok(AdmissionConfig::parse(path, &text)?)
+}
+
+/// After a reload: the admitter sees the new state, and the configuration file again (a broken
+/// new file is logged and the last good configuration stays in force).
+fn reload_admitter(
+    adm: &std::sync::RwLock<Admitter>,
+    config_path: Option<&str>,
+    objects: &[virtguard_snapshot::Object],
+) {
+    let state = State::from_objects(objects);
+    let Ok(mut a) = adm.write() else {
+        return;
+    };
+    if let Some(path) = config_path {
+        match read_admission_config(Some(path)) {
+            Ok(c) if &c != a.config() => {
+                *a = a.with_config(c);
+                tracing::info!(path, "admission configuration reloaded");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "admission configuration refused; the last good one stays in force")
+            }
+        }
+    }
+    a.set_state(state);
+}
+
+/// `POST /validate`: an AdmissionReview in, the same kind with the response out; a body that is
+/// not one is a 400 Status.
+fn admission_handler(adm: Arc<std::sync::RwLock<Admitter>>) -> WebhookHandler {
+    Arc::new(move |_user, body| {
+        let req = match virtguard_admission::parse_review(body) {
+            Ok(r) => r,
+            Err(e) => return virtguard_apiserver::ApiError::bad_request(e.0).reply(),
+        };
+        let verdict = match adm.read() {
+            Ok(a) => a.review(&req),
+            Err(_) => {
+                virtguard_admission::Verdict::forbid("virtguard: admission state unavailable")
+            }
+        };
+        virtguard_apiserver::Reply::json(200, &virtguard_admission::response(&req.uid, &verdict))
+    })
 }

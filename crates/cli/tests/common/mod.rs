@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use base64::Engine as _;
+
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("virtguard")
 }
@@ -81,19 +83,24 @@ impl Drop for Server {
 }
 
 pub fn start(dir: &Path, snapshot: &Path, pki: &Path) -> Server {
+    start_serve(
+        dir,
+        &[
+            "--api".as_ref(),
+            "-f".as_ref(),
+            snapshot.as_os_str(),
+            "--pki-dir".as_ref(),
+            pki.as_os_str(),
+        ],
+    )
+}
+
+/// Starts `virtguard serve --listen 127.0.0.1:0 --print-address ARGS…` and waits for its address.
+pub fn start_serve(dir: &Path, args: &[&std::ffi::OsStr]) -> Server {
     let log = dir.join(format!("serve-{}.log", std::process::id()));
     let mut child = Command::new(bin())
-        .args([
-            "serve",
-            "--api",
-            "--listen",
-            "127.0.0.1:0",
-            "--print-address",
-            "-f",
-        ])
-        .arg(snapshot)
-        .arg("--pki-dir")
-        .arg(pki)
+        .args(["serve", "--listen", "127.0.0.1:0", "--print-address"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -138,4 +145,60 @@ pub fn kubeconfig(
         String::from_utf8_lossy(&o.stderr)
     );
     std::fs::write(out, &o.stdout).unwrap();
+}
+
+/// The client certificate and key of a kubeconfig, written as files for curl.
+pub fn decode_kubeconfig(kc: &Path, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let v: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(kc).unwrap()).unwrap();
+    let user = &v["users"][0]["user"];
+    let b64 = |k: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(user[k].as_str().unwrap())
+            .unwrap()
+    };
+    let (crt, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&crt, b64("client-certificate-data")).unwrap();
+    std::fs::write(&key, b64("client-key-data")).unwrap();
+    (crt, key)
+}
+
+pub fn curl(
+    server: &Server,
+    ca: &Path,
+    client: Option<&(PathBuf, PathBuf)>,
+    args: &[&str],
+    path: &str,
+) -> (u16, String) {
+    let mut c = Command::new("curl");
+    c.args([
+        "-sS",
+        "--max-time",
+        "20",
+        "-w",
+        "\n%{http_code}",
+        "--cacert",
+    ])
+    .arg(ca);
+    if let Some((crt, key)) = client {
+        c.arg("--cert").arg(crt).arg("--key").arg(key);
+    }
+    c.args(args).arg(format!("https://{}{path}", server.addr));
+    let o = c.output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+pub fn status(body: &str) -> (String, i64) {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not a Status ({e}): {body}"));
+    assert_eq!(v["kind"], "Status", "{body}");
+    (
+        v["reason"].as_str().unwrap_or_default().to_string(),
+        v["code"].as_i64().unwrap_or(0),
+    )
 }
