@@ -14,7 +14,7 @@ pub struct Cli {
 }
 
 /// Flags every command takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Manifests to read: a file, a directory (recursive: .yaml, .yml, .json) or `-` for stdin.
     /// Repeatable. `kubectl get -o yaml` dumps and `kind: List` work as they are.
@@ -112,6 +112,10 @@ pub enum Command {
     /// certificates.
     #[command(after_help = SNAPSHOT_EXAMPLES)]
     Snapshot(SnapshotArgs),
+    /// Print the ValidatingWebhookConfiguration (and the serving certificate Secret) that puts
+    /// `serve --admission` in kube-apiserver's admission chain, for `kubectl apply -f -`.
+    #[command(after_help = WEBHOOK_CONFIG_EXAMPLES)]
+    WebhookConfig(WebhookConfigArgs),
     /// This node's KVM nesting and CPU vulnerability status (feed the JSON to audit --node-facts).
     #[command(after_help = NODE_CHECK_EXAMPLES)]
     NodeCheck(NodeCheckArgs),
@@ -358,6 +362,10 @@ pub struct ServeArgs {
     /// Print the bound address on stdout once listening.
     #[arg(long = "print-address")]
     pub print_address: bool,
+    /// With a live source (--kubeconfig, or in a pod): seconds between re-reads of the cluster,
+    /// so the served objects and the admission state follow it.
+    #[arg(long = "resync-interval", value_name = "SECONDS", default_value_t = 30)]
+    pub resync_interval: u64,
 }
 
 #[derive(Debug, Args)]
@@ -391,6 +399,36 @@ pub struct SnapshotArgs {
     /// annotation).
     #[arg(long = "include-secret-data")]
     pub include_secret_data: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookConfigArgs {
+    /// The PKI directory (CA created on first use); the serving certificate for the Service is
+    /// issued from its CA and printed as a Secret, the CA becomes the webhooks' caBundle.
+    #[arg(long = "pki-dir", value_name = "DIR")]
+    pub pki_dir: String,
+    /// The Service in front of `serve --admission`.
+    #[arg(long = "service-name", value_name = "NAME")]
+    pub service_name: String,
+    /// The Service's namespace (excluded from the webhooks, with kube-system).
+    #[arg(long = "service-namespace", value_name = "NAMESPACE")]
+    pub service_namespace: String,
+    /// The Service port.
+    #[arg(long, default_value_t = 443)]
+    pub port: u16,
+    /// The AdmissionConfig: webhooks are registered only for the kinds it acts on (the KubeVirt
+    /// CR always).
+    #[arg(long = "admission-config", value_name = "FILE")]
+    pub admission_config: Option<String>,
+    /// KubeVirt's install namespace: its service accounts are never judged (matchConditions).
+    #[arg(long = "kubevirt-namespace", value_name = "NAMESPACE", default_value = "kubevirt")]
+    pub kubevirt_namespace: String,
+    /// failurePolicy of the workload and migration webhooks (the KubeVirt CR's is Fail).
+    #[arg(long = "failure-policy", value_name = "POLICY", default_value = "Ignore", value_parser = ["Ignore", "Fail"])]
+    pub failure_policy: String,
+    /// timeoutSeconds of every webhook (1–30).
+    #[arg(long = "timeout-seconds", default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=30))]
+    pub timeout_seconds: u8,
 }
 
 #[derive(Debug, Args)]
@@ -449,6 +487,16 @@ const SNAPSHOT_EXAMPLES: &str = "Examples:
 
 Secrets are written with metadata, type and public certificates only (private keys, tokens and
 passwords are withheld), unless --include-secret-data.";
+
+const WEBHOOK_CONFIG_EXAMPLES: &str = "Examples:
+  virtguard webhook-config --pki-dir pki/ --service-name virtguard --service-namespace virtguard-system \\
+    --admission-config admission.yaml | kubectl apply -f -
+  # kube-apiserver authenticates to the webhook with a client certificate of the same CA:
+  virtguard kubeconfig --pki-dir pki/ --server https://virtguard.virtguard-system.svc:443 --user kube-apiserver
+
+The KubeVirt CR's webhook fails closed (failurePolicy Fail: its checks are KubeVirt's own); the
+workload and migration webhooks fail open by default (--failure-policy Ignore), so an outage of
+virtguard never stops VMs from being created.";
 
 const NODE_CHECK_EXAMPLES: &str = "Examples:
   virtguard node-check

@@ -555,8 +555,9 @@ pub struct ApiSource {
     pub defaults: String,
     /// `--skip-invalid`.
     pub skip_invalid: bool,
-    /// The live cluster's objects, read once at start (reloads re-read the files over them).
-    pub live: Option<Arc<Snapshot>>,
+    /// The live cluster's objects, read at start and again every resync (reloads lay the files
+    /// over the latest read).
+    pub live: Option<Arc<std::sync::RwLock<Arc<Snapshot>>>>,
 }
 
 /// Loads the snapshot for the API facade: its objects with `--defaults` merged (the built-in
@@ -576,7 +577,11 @@ pub fn load_for_api(src: &ApiSource, quiet: bool) -> Result<virtguard_apiserver:
     .context("cannot load the snapshot")?;
     let mut snapshot = match &src.live {
         Some(live) => {
-            let mut s = Snapshot::clone(live);
+            let latest = match live.read() {
+                Ok(g) => g.clone(),
+                Err(p) => p.into_inner().clone(),
+            };
+            let mut s = Snapshot::clone(&latest);
             s.warnings.clear();
             s.warnings.extend(files.warnings.iter().cloned());
             s.overlay(files);

@@ -71,6 +71,7 @@ fn main() -> ExitCode {
         Command::Kubeconfig(a) => cmd::kubeconfig::run(&cli.global, a),
         Command::Certs(a) => cmd::certs::run(&cli.global, a),
         Command::Snapshot(a) => cmd::snapshot::run(&cli.global, a),
+        Command::WebhookConfig(a) => cmd::webhook_config::run(&cli.global, a),
         Command::NodeCheck(a) => cmd::node_check::run(&cli.global, a),
         Command::Completion(a) => cmd::completion::run(a),
     };

@@ -15,7 +15,13 @@ pub enum Scope {
     /// Everything the posture audit reads: VMs and their relatives, networks, namespaces, SCCs,
     /// secrets' metadata and the install namespace's config maps.
     Audit,
+    /// What the admission webhook's verdicts read: namespaces (labels), the KubeVirt CR and
+    /// migrations (in flight) — what `deploy/rbac.yaml` grants.
+    Admission,
 }
+
+/// The kinds [`Scope::Admission`] reads.
+const ADMISSION_KINDS: &[&str] = &["Namespace", "KubeVirt", "VirtualMachineInstanceMigration"];
 
 /// Which namespaces a kind is listed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,11 @@ pub const KINDS: &[Kind] = &[
     kind("kubevirt.io", "virtualmachines", "VirtualMachine"),
     kind(
         "kubevirt.io",
+        "virtualmachineinstancemigrations",
+        "VirtualMachineInstanceMigration",
+    ),
+    kind(
+        "kubevirt.io",
         "virtualmachineinstances",
         "VirtualMachineInstance",
     ),
@@ -170,6 +181,7 @@ impl Kind {
         match scope {
             Scope::Rbac => self.scope == Scope::Rbac,
             Scope::Audit => true,
+            Scope::Admission => ADMISSION_KINDS.contains(&self.kind),
         }
     }
 }
@@ -203,6 +215,11 @@ mod tests {
             ]
         );
         assert!(kinds_for(Scope::Audit).len() > names.len());
+        let admission: Vec<_> = kinds_for(Scope::Admission).iter().map(|k| k.kind).collect();
+        assert_eq!(
+            admission,
+            ["KubeVirt", "Namespace", "VirtualMachineInstanceMigration"]
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ const CA_DURATION: Duration = Duration::days(3650);
 const SERVING_DURATION: Duration = Duration::days(365);
 
 /// The CA of `dir`, created when the directory holds none.
-fn ensure_ca(dir: &Path, now: OffsetDateTime, quiet: bool) -> Result<CertificateAuthority> {
+pub fn ensure_ca(dir: &Path, now: OffsetDateTime, quiet: bool) -> Result<CertificateAuthority> {
     let (cert_path, key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
     if cert_path.exists() || key_path.exists() {
         let cert = fs::read_to_string(&cert_path)
@@ -140,7 +140,8 @@ pub fn ensure_pki_dir(dir: &str, listen: SocketAddr, quiet: bool) -> Result<(Pat
     Ok((dir, ca_path))
 }
 
-fn b64(s: &str) -> String {
+/// Base64 of a text (kubeconfig and manifest data fields).
+pub fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
 }
 

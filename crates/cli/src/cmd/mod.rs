@@ -13,6 +13,7 @@ pub mod node_check;
 pub mod roles;
 pub mod serve;
 pub mod snapshot;
+pub mod webhook_config;
 pub mod who_can;
 
 use anyhow::{bail, Result};

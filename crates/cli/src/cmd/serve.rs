@@ -101,11 +101,21 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
     }
     // A live cluster is read once at start; reloads re-read the files (-f) over it.
     let live = if crate::input::wants_live(g) {
-        let (cluster, _) = crate::input::read_live(g, virtguard_live::Scope::Audit, false)?;
+        // The admission webhook alone reads only what its verdicts need (deploy/rbac.yaml).
+        let scope = if a.api {
+            virtguard_live::Scope::Audit
+        } else {
+            virtguard_live::Scope::Admission
+        };
+        let (cluster, _) = crate::input::read_live(g, scope, false)?;
         crate::input::print_warnings(g, &cluster);
-        Some(Arc::new(cluster))
+        Some((scope, Arc::new(std::sync::RwLock::new(Arc::new(cluster)))))
     } else {
         None
+    };
+    let (live_scope, live) = match live {
+        Some((scope, cell)) => (Some(scope), Some(cell)),
+        None => (None, None),
     };
     let (tls_dir, client_ca) = match (&a.pki_dir, &a.tls_dir, &a.client_ca) {
         (Some(dir), _, _) => crate::cmd::kubeconfig::ensure_pki_dir(dir, listen, g.quiet)?,
@@ -131,6 +141,7 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         }
     };
     let reload_source = source.clone();
+    let source = Arc::new(source);
     let reload_admission = admission.clone();
     let config_path = a.admission_config.clone();
     let loader: Loader = Arc::new(move || {
@@ -175,6 +186,9 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
             .await
             .context("cannot start the API server")?;
         let addr = server.local_addr();
+        if let (Some(scope), Some(cell)) = (live_scope, source.live.clone()) {
+            resync(g.clone(), scope, cell, loader.clone(), server.handle(), a.resync_interval);
+        }
         tracing::info!("virtguard API serving on https://{addr}");
         if a.print_address {
             println!("{addr}");
@@ -247,4 +261,35 @@ fn admission_handler(adm: Arc<std::sync::RwLock<Admitter>>) -> WebhookHandler {
         };
         virtguard_apiserver::Reply::json(200, &virtguard_admission::response(&req.uid, &verdict))
     })
+}
+
+/// Re-reads the live cluster every `seconds` on a thread of its own and reloads what is served
+/// (the API's objects, the admission state). A failed read is logged; the last state stays.
+fn resync(
+    g: Global,
+    scope: virtguard_live::Scope,
+    cell: Arc<std::sync::RwLock<Arc<virtguard_snapshot::Snapshot>>>,
+    loader: Loader,
+    handle: virtguard_server::api::ApiHandle,
+    seconds: u64,
+) {
+    let quiet = Global { quiet: true, ..g };
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(seconds.max(1)));
+        match crate::input::read_live(&quiet, scope, false) {
+            Ok((snapshot, _)) => {
+                if let Ok(mut c) = cell.write() {
+                    *c = Arc::new(snapshot);
+                }
+                match loader() {
+                    Ok(loaded) => {
+                        let changed = handle.reload(loaded);
+                        tracing::debug!(changed, "cluster resynced");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "resync refused; the last state keeps serving"),
+                }
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot re-read the cluster; the last state keeps serving"),
+        }
+    });
 }
