@@ -272,6 +272,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The decoder never panics: any bytes are a request or an error.
+        #[test]
+        fn any_bytes_decode_or_fail(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_review(&body);
+        }
+
+        /// Reviews with fields of the wrong types, or mangled, are errors or requests, never
+        /// panics; a well-formed one keeps its uid.
+        #[test]
+        fn mangled_reviews_decode_or_fail(uid in ".{0,20}", op in "[A-Z]{0,8}", cut in 0usize..400, kind in proptest::option::of("[A-Za-z]{0,12}")) {
+            let text = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": uid, "kind": {"group": "kubevirt.io", "version": "v1", "kind": kind},
+                "operation": op, "object": {"metadata": {"name": "x"}}}}).to_string();
+            let cut = cut.min(text.len());
+            let _ = parse_review(&text.as_bytes()[..cut]);
+            if let Ok(r) = parse_review(text.as_bytes()) {
+                proptest::prop_assert_eq!(r.uid, uid);
+            }
+        }
+    }
+
     #[test]
     fn responses_echo_the_uid_and_truncate_warnings() {
         let mut v = Verdict::forbid("no");

@@ -421,7 +421,11 @@ pub struct WebhookConfigArgs {
     #[arg(long = "admission-config", value_name = "FILE")]
     pub admission_config: Option<String>,
     /// KubeVirt's install namespace: its service accounts are never judged (matchConditions).
-    #[arg(long = "kubevirt-namespace", value_name = "NAMESPACE", default_value = "kubevirt")]
+    #[arg(
+        long = "kubevirt-namespace",
+        value_name = "NAMESPACE",
+        default_value = "kubevirt"
+    )]
     pub kubevirt_namespace: String,
     /// failurePolicy of the workload and migration webhooks (the KubeVirt CR's is Fail).
     #[arg(long = "failure-policy", value_name = "POLICY", default_value = "Ignore", value_parser = ["Ignore", "Fail"])]

@@ -262,7 +262,14 @@ fn live_state_follows_the_cluster() {
     let cluster_pki = tmp.path().join("cluster-pki");
     let cluster = start(tmp.path(), &snap, &cluster_pki);
     let admin = tmp.path().join("admin.kubeconfig");
-    kubeconfig(&cluster_pki, &cluster, "virtguard", &["system:masters"], &[], &admin);
+    kubeconfig(
+        &cluster_pki,
+        &cluster,
+        "virtguard",
+        &["system:masters"],
+        &[],
+        &admin,
+    );
     // The webhook reads it live and resyncs every second.
     let config = tmp.path().join("admission.yaml");
     std::fs::write(&config, CONFIG).expect("write config");
@@ -271,7 +278,19 @@ fn live_state_follows_the_cluster() {
     std::fs::create_dir_all(&hook_dir).expect("mkdir");
     let s = start_serve(
         &hook_dir,
-        &["--admission".as_ref(), "--admission-config".as_ref(), config.as_os_str(), "--kubeconfig".as_ref(), admin.as_os_str(), "--resync-interval".as_ref(), "1".as_ref(), "--pki-dir".as_ref(), pki.as_os_str(), "--defaults".as_ref(), "none".as_ref()],
+        &[
+            "--admission".as_ref(),
+            "--admission-config".as_ref(),
+            config.as_os_str(),
+            "--kubeconfig".as_ref(),
+            admin.as_os_str(),
+            "--resync-interval".as_ref(),
+            "1".as_ref(),
+            "--pki-dir".as_ref(),
+            pki.as_os_str(),
+            "--defaults".as_ref(),
+            "none".as_ref(),
+        ],
     );
     let kc = tmp.path().join("apiserver.kubeconfig");
     kubeconfig(&pki, &s, "kube-apiserver", &[], &[], &kc);
@@ -281,22 +300,37 @@ fn live_state_follows_the_cluster() {
     assert!(!allowed(&v), "{v}");
     // The namespace is relabelled in the cluster: the next reviews see it.
     std::fs::write(snap.join("ns.yaml"), namespaces("false")).expect("write");
-    assert!(eventually(|| allowed(&post(&s, &ca, Some(&client), &review("tenant-a", "vm2")).1)), "{}\n{}", s.log(), cluster.log());
+    assert!(
+        eventually(|| allowed(&post(&s, &ca, Some(&client), &review("tenant-a", "vm2")).1)),
+        "{}\n{}",
+        s.log(),
+        cluster.log()
+    );
     // A migration appears in the cluster: the namespace's budget of one is used.
-    let mig = |phase: &str| format!("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceMigration\nmetadata: {{name: m1, namespace: prod}}\nspec: {{vmiName: a}}\nstatus: {{phase: {phase}}}\n");
+    let mig = |phase: &str| {
+        format!("apiVersion: kubevirt.io/v1\nkind: VirtualMachineInstanceMigration\nmetadata: {{name: m1, namespace: prod}}\nspec: {{vmiName: a}}\nstatus: {{phase: {phase}}}\n")
+    };
     std::fs::write(snap.join("mig.yaml"), mig("Running")).expect("write");
     let migration = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": "m", "kind": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstanceMigration"},
         "namespace": "prod", "name": "m2", "operation": "CREATE", "userInfo": {"username": "carol"}, "dryRun": true,
         "object": {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration", "metadata": {"name": "m2"}, "spec": {"vmiName": "b"}}}})
     .to_string();
-    assert!(eventually(|| {
-        let (_, v) = post(&s, &ca, Some(&client), &migration);
-        v["response"]["status"]["message"].as_str().is_some_and(|m| m.contains("namespace prod has 1 migrations in flight (maxInFlightPerNamespace: 1): m1"))
-    }), "{}", s.log());
+    assert!(
+        eventually(|| {
+            let (_, v) = post(&s, &ca, Some(&client), &migration);
+            v["response"]["status"]["message"].as_str().is_some_and(|m| m.contains("namespace prod has 1 migrations in flight (maxInFlightPerNamespace: 1): m1"))
+        }),
+        "{}",
+        s.log()
+    );
     // It succeeds: the budget is free again.
     std::fs::write(snap.join("mig.yaml"), mig("Succeeded")).expect("write");
-    assert!(eventually(|| allowed(&post(&s, &ca, Some(&client), &migration).1)), "{}", s.log());
+    assert!(
+        eventually(|| allowed(&post(&s, &ca, Some(&client), &migration).1)),
+        "{}",
+        s.log()
+    );
 }
 
 #[test]
@@ -307,15 +341,23 @@ fn webhook_config_registers_exactly_what_the_config_needs() {
     std::fs::write(&config, CONFIG).expect("write");
     let run = |extra: &[&std::ffi::OsStr]| {
         let o = std::process::Command::new(bin())
-            .args(["webhook-config", "--service-name", "virtguard", "--service-namespace", "virtguard-system", "--pki-dir"])
+            .args([
+                "webhook-config",
+                "--service-name",
+                "virtguard",
+                "--service-namespace",
+                "virtguard-system",
+                "--pki-dir",
+            ])
             .arg(&pki)
             .args(extra)
             .output()
             .expect("run");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&String::from_utf8_lossy(&o.stdout))
-            .map(|d| serde::Deserialize::deserialize(d).expect("YAML document"))
-            .collect();
+        let docs: Vec<Value> =
+            serde_yaml_ng::Deserializer::from_str(&String::from_utf8_lossy(&o.stdout))
+                .map(|d| serde::Deserialize::deserialize(d).expect("YAML document"))
+                .collect();
         docs
     };
     let docs = run(&["--admission-config".as_ref(), config.as_os_str()]);
@@ -326,30 +368,65 @@ fn webhook_config_registers_exactly_what_the_config_needs() {
     assert_eq!(vwc["kind"], "ValidatingWebhookConfiguration");
     let hooks = vwc["webhooks"].as_array().expect("webhooks");
     let names: Vec<&str> = hooks.iter().filter_map(|h| h["name"].as_str()).collect();
-    assert_eq!(names, ["kubevirt-cr.virtguard.io", "workloads.virtguard.io", "migrations.virtguard.io"]);
+    assert_eq!(
+        names,
+        [
+            "kubevirt-cr.virtguard.io",
+            "workloads.virtguard.io",
+            "migrations.virtguard.io"
+        ]
+    );
     let ca = std::fs::read_to_string(pki.join("ca.crt")).expect("CA created");
     let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
     for h in hooks {
         assert_eq!(h["clientConfig"]["caBundle"], b64(&ca));
-        assert_eq!(h["clientConfig"]["service"], json!({"name": "virtguard", "namespace": "virtguard-system", "path": "/validate", "port": 443}));
+        assert_eq!(
+            h["clientConfig"]["service"],
+            json!({"name": "virtguard", "namespace": "virtguard-system", "path": "/validate", "port": 443})
+        );
         assert_eq!(h["sideEffects"], "None");
         assert_eq!(h["admissionReviewVersions"], json!(["v1"]));
-        assert_eq!(h["namespaceSelector"]["matchExpressions"][0]["values"], json!(["kube-system", "virtguard-system"]));
-        assert!(h["matchConditions"][0]["expression"].as_str().is_some_and(|e| e.contains("system:serviceaccount:kubevirt:kubevirt-")));
+        assert_eq!(
+            h["namespaceSelector"]["matchExpressions"][0]["values"],
+            json!(["kube-system", "virtguard-system"])
+        );
+        assert!(h["matchConditions"][0]["expression"]
+            .as_str()
+            .is_some_and(|e| e.contains("system:serviceaccount:kubevirt:kubevirt-")));
     }
     assert_eq!(hooks[0]["failurePolicy"], "Fail");
     assert_eq!(hooks[0]["rules"][0]["resources"], json!(["kubevirts"]));
     assert_eq!(hooks[1]["failurePolicy"], "Ignore");
-    assert_eq!(hooks[2]["rules"][0], json!({"apiGroups": ["kubevirt.io"], "apiVersions": ["*"], "resources": ["virtualmachineinstancemigrations"], "operations": ["CREATE"], "scope": "Namespaced"}));
+    assert_eq!(
+        hooks[2]["rules"][0],
+        json!({"apiGroups": ["kubevirt.io"], "apiVersions": ["*"], "resources": ["virtualmachineinstancemigrations"], "operations": ["CREATE"], "scope": "Namespaced"})
+    );
     // The serving certificate names the Service and chains to the caBundle's CA.
     let crt = tmp.path().join("tls.crt");
-    let pem = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, secret["data"]["tls.crt"].as_str().expect("tls.crt")).expect("base64");
+    let pem = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        secret["data"]["tls.crt"].as_str().expect("tls.crt"),
+    )
+    .expect("base64");
     std::fs::write(&crt, pem).expect("write");
     if have("openssl", "version") {
-        let o = std::process::Command::new("openssl").args(["verify", "-CAfile"]).arg(pki.join("ca.crt")).arg(&crt).output().expect("openssl");
+        let o = std::process::Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(pki.join("ca.crt"))
+            .arg(&crt)
+            .output()
+            .expect("openssl");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-        let o = std::process::Command::new("openssl").args(["x509", "-noout", "-ext", "subjectAltName", "-in"]).arg(&crt).output().expect("openssl");
-        assert!(String::from_utf8_lossy(&o.stdout).contains("DNS:virtguard.virtguard-system.svc"), "{}", String::from_utf8_lossy(&o.stdout));
+        let o = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(&crt)
+            .output()
+            .expect("openssl");
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("DNS:virtguard.virtguard-system.svc"),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
     // Without a configuration only the KubeVirt CR is judged; the same CA is reused.
     let docs = run(&[]);
@@ -363,16 +440,35 @@ fn the_deploy_manifests_build_and_audit_clean() {
         eprintln!("skipped: kubectl is not installed");
         return;
     };
-    let o = std::process::Command::new(kubectl).args(["kustomize", "deploy"]).current_dir(repo()).output().expect("kubectl kustomize");
+    let o = std::process::Command::new(kubectl)
+        .args(["kustomize", "deploy"])
+        .current_dir(repo())
+        .output()
+        .expect("kubectl kustomize");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let built = String::from_utf8_lossy(&o.stdout).into_owned();
-    for kind in ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "ConfigMap"] {
-        assert!(built.contains(&format!("kind: {kind}\n")), "{kind} missing:\n{built}");
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Service",
+        "Deployment",
+        "ConfigMap",
+    ] {
+        assert!(
+            built.contains(&format!("kind: {kind}\n")),
+            "{kind} missing:\n{built}"
+        );
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("deploy.yaml");
     std::fs::write(&f, &built).expect("write");
-    let o = std::process::Command::new(bin()).args(["audit", "-o", "json", "-f"]).arg(&f).output().expect("audit");
+    let o = std::process::Command::new(bin())
+        .args(["audit", "-o", "json", "-f"])
+        .arg(&f)
+        .output()
+        .expect("audit");
     let v: Value = serde_json::from_slice(&o.stdout).expect("audit JSON");
     assert_eq!(v["findings"], json!([]), "{v}");
     // The shipped AdmissionConfig is valid.
@@ -386,6 +482,17 @@ fn virtguard_admission_config_ok(text: &str) -> bool {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("c.yaml");
     std::fs::write(&p, text).expect("write");
-    let s = start_serve(dir.path(), &["--admission".as_ref(), "--admission-config".as_ref(), p.as_os_str(), "-f".as_ref(), repo().join("examples/cluster").as_os_str(), "--pki-dir".as_ref(), dir.path().join("pki").as_os_str()]);
+    let s = start_serve(
+        dir.path(),
+        &[
+            "--admission".as_ref(),
+            "--admission-config".as_ref(),
+            p.as_os_str(),
+            "-f".as_ref(),
+            repo().join("examples/cluster").as_os_str(),
+            "--pki-dir".as_ref(),
+            dir.path().join("pki").as_os_str(),
+        ],
+    );
     !s.addr.is_empty()
 }

@@ -187,7 +187,14 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
             .context("cannot start the API server")?;
         let addr = server.local_addr();
         if let (Some(scope), Some(cell)) = (live_scope, source.live.clone()) {
-            resync(g.clone(), scope, cell, loader.clone(), server.handle(), a.resync_interval);
+            resync(
+                g.clone(),
+                scope,
+                cell,
+                loader.clone(),
+                server.handle(),
+                a.resync_interval,
+            );
         }
         tracing::info!("virtguard API serving on https://{addr}");
         if a.print_address {
@@ -286,10 +293,14 @@ fn resync(
                         let changed = handle.reload(loaded);
                         tracing::debug!(changed, "cluster resynced");
                     }
-                    Err(e) => tracing::warn!(error = %e, "resync refused; the last state keeps serving"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "resync refused; the last state keeps serving")
+                    }
                 }
             }
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot re-read the cluster; the last state keeps serving"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot re-read the cluster; the last state keeps serving")
+            }
         }
     });
 }

@@ -26,14 +26,19 @@ pub fn run(g: &Global, a: &WebhookConfigArgs) -> Result<u8> {
         ("--service-name", &a.service_name),
         ("--service-namespace", &a.service_namespace),
     ] {
-        if v.is_empty() || !v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        if v.is_empty()
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
             bail!("{flag} {v:?}: not a DNS label (lower-case letters, digits and '-')");
         }
     }
     let config = match &a.admission_config {
         None => AdmissionConfig::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("--admission-config {path}"))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--admission-config {path}"))?;
             AdmissionConfig::parse(path, &text)?
         }
     };
@@ -67,7 +72,11 @@ pub fn run(g: &Global, a: &WebhookConfigArgs) -> Result<u8> {
 }
 
 /// The ValidatingWebhookConfiguration for `config`.
-fn webhook_configuration(a: &WebhookConfigArgs, config: &AdmissionConfig, ca_bundle: &str) -> Value {
+fn webhook_configuration(
+    a: &WebhookConfigArgs,
+    config: &AdmissionConfig,
+    ca_bundle: &str,
+) -> Value {
     let mut webhooks = vec![webhook(
         a,
         "kubevirt-cr.virtguard.io",
@@ -109,7 +118,13 @@ fn webhook_configuration(a: &WebhookConfigArgs, config: &AdmissionConfig, ca_bun
     })
 }
 
-fn webhook(a: &WebhookConfigArgs, name: &str, rules: Value, failure_policy: &str, ca_bundle: &str) -> Value {
+fn webhook(
+    a: &WebhookConfigArgs,
+    name: &str,
+    rules: Value,
+    failure_policy: &str,
+    ca_bundle: &str,
+) -> Value {
     json!({
         "name": name,
         "clientConfig": {
