@@ -362,10 +362,6 @@ pub struct ServeArgs {
     /// Print the bound address on stdout once listening.
     #[arg(long = "print-address")]
     pub print_address: bool,
-    /// With a live source (--kubeconfig, or in a pod): seconds between re-reads of the cluster,
-    /// so the served objects and the admission state follow it.
-    #[arg(long = "resync-interval", value_name = "SECONDS", default_value_t = 30)]
-    pub resync_interval: u64,
 }
 
 #[derive(Debug, Args)]

@@ -423,6 +423,46 @@ pub fn gather(g: &Global, scope: Scope, live: bool, include_secret_data: bool) -
     Ok(Gathered { snapshot, inputs })
 }
 
+/// The snapshot of what was read from cluster `context`: one JSON List per kind through the
+/// loader's JSON path, each object's source `cluster <context>: Kind/namespace/name`, the read's
+/// warnings (403s, missing kinds) as the snapshot's.
+pub fn snapshot_of_read(
+    read: virtguard_live::Read,
+    context: &str,
+    skip_invalid: bool,
+) -> Result<Snapshot> {
+    let texts = read
+        .lists
+        .into_iter()
+        .map(|l| {
+            (
+                Arc::<str>::from(format!("cluster {context}: {}", l.kind.qualified())),
+                l.document,
+                Format::Json,
+            )
+        })
+        .collect();
+    let mut snapshot = from_texts(texts, &LoadOptions { skip_invalid })
+        .with_context(|| format!("cannot load what cluster {context} returned"))?;
+    snapshot.label_live(context);
+    snapshot
+        .warnings
+        .extend(read.warnings.into_iter().map(|w| Problem {
+            location: format!("cluster {context}"),
+            object: None,
+            message: w,
+        }));
+    Ok(snapshot)
+}
+
+/// The `--kubeconfig`/`--context` of a command, as kube-rs takes them.
+pub fn live_target(g: &Global) -> virtguard_live::Target {
+    virtguard_live::Target {
+        kubeconfig: g.kubeconfig.as_ref().map(std::path::PathBuf::from),
+        context: g.context.clone(),
+    }
+}
+
 /// Reads the kinds of `scope` from the cluster `--kubeconfig`/`--context` name; its objects'
 /// sources read `cluster <context>: Kind/namespace/name`. Returns the context's name too.
 pub fn read_live(
@@ -430,10 +470,7 @@ pub fn read_live(
     scope: Scope,
     include_secret_data: bool,
 ) -> Result<(Snapshot, String)> {
-    let target = virtguard_live::Target {
-        kubeconfig: g.kubeconfig.as_ref().map(std::path::PathBuf::from),
-        context: g.context.clone(),
-    };
+    let target = live_target(g);
     let opts = virtguard_live::Options {
         scope,
         include_secret_data,
@@ -451,32 +488,7 @@ pub fn read_live(
         Ok::<_, virtguard_live::LiveError>((read, cluster.context.clone()))
     })?;
     progress.finish();
-    let texts = read
-        .lists
-        .into_iter()
-        .map(|l| {
-            (
-                Arc::<str>::from(format!("cluster {context}: {}", l.kind.qualified())),
-                l.document,
-                Format::Json,
-            )
-        })
-        .collect();
-    let mut snapshot = from_texts(
-        texts,
-        &LoadOptions {
-            skip_invalid: g.skip_invalid,
-        },
-    )
-    .with_context(|| format!("cannot load what cluster {context} returned"))?;
-    snapshot.label_live(&context);
-    snapshot
-        .warnings
-        .extend(read.warnings.into_iter().map(|w| Problem {
-            location: format!("cluster {context}"),
-            object: None,
-            message: w,
-        }));
+    let snapshot = snapshot_of_read(read, &context, g.skip_invalid)?;
     Ok((snapshot, context))
 }
 

@@ -270,7 +270,7 @@ fn live_state_follows_the_cluster() {
         &[],
         &admin,
     );
-    // The webhook reads it live and resyncs every second.
+    // The webhook reads it live and follows it with watches.
     let config = tmp.path().join("admission.yaml");
     std::fs::write(&config, CONFIG).expect("write config");
     let pki = tmp.path().join("pki");
@@ -284,8 +284,6 @@ fn live_state_follows_the_cluster() {
             config.as_os_str(),
             "--kubeconfig".as_ref(),
             admin.as_os_str(),
-            "--resync-interval".as_ref(),
-            "1".as_ref(),
             "--pki-dir".as_ref(),
             pki.as_os_str(),
             "--defaults".as_ref(),

@@ -92,7 +92,7 @@ pub struct Read {
 
 /// A cluster to read, connected.
 pub struct Cluster {
-    client: kube::Client,
+    pub(crate) client: kube::Client,
     /// The kubeconfig context (or `in-cluster`), for sources such as `cluster <context>: …`.
     pub context: String,
     /// The API server URL.
@@ -160,9 +160,9 @@ struct GroupVersion {
 
 /// Where discovery found a kind: its group version and whether it is namespaced.
 #[derive(Debug, Clone)]
-struct Served {
-    group_version: String,
-    namespaced: bool,
+pub(crate) struct Served {
+    pub(crate) group_version: String,
+    pub(crate) namespaced: bool,
 }
 
 /// What listing one kind came to.
@@ -418,7 +418,7 @@ impl Cluster {
     }
 
     /// Which of `kinds` the server serves, and where.
-    async fn discover(
+    pub(crate) async fn discover(
         &self,
         kinds: &[Kind],
         opts: &Options,

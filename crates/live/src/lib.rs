@@ -12,6 +12,7 @@
 
 mod client;
 mod error;
+mod follow;
 mod kinds;
 mod page;
 

@@ -101,7 +101,8 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
     }
     // A live cluster is read once at start; reloads re-read the files (-f) over it.
     let live = if crate::input::wants_live(g) {
-        // The admission webhook alone reads only what its verdicts need (deploy/rbac.yaml).
+        // The admission webhook alone reads only what its verdicts need (deploy/rbac.yaml);
+        // after this first read, watches keep it current.
         let scope = if a.api {
             virtguard_live::Scope::Audit
         } else {
@@ -187,14 +188,7 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
             .context("cannot start the API server")?;
         let addr = server.local_addr();
         if let (Some(scope), Some(cell)) = (live_scope, source.live.clone()) {
-            resync(
-                g.clone(),
-                scope,
-                cell,
-                loader.clone(),
-                server.handle(),
-                a.resync_interval,
-            );
+            follow_cluster(g.clone(), scope, cell, loader.clone(), server.handle());
         }
         tracing::info!("virtguard API serving on https://{addr}");
         if a.print_address {
@@ -270,37 +264,68 @@ fn admission_handler(adm: Arc<std::sync::RwLock<Admitter>>) -> WebhookHandler {
     })
 }
 
-/// Re-reads the live cluster every `seconds` on a thread of its own and reloads what is served
-/// (the API's objects, the admission state). A failed read is logged; the last state stays.
-fn resync(
+/// Follows the live cluster (a watch per kind, on a thread and runtime of its own) and reloads
+/// what is served — the API's objects, the admission state — after each change. A lost watch is
+/// retried with backoff; the last state keeps serving meanwhile.
+fn follow_cluster(
     g: Global,
     scope: virtguard_live::Scope,
     cell: Arc<std::sync::RwLock<Arc<virtguard_snapshot::Snapshot>>>,
     loader: Loader,
     handle: virtguard_server::api::ApiHandle,
-    seconds: u64,
 ) {
-    let quiet = Global { quiet: true, ..g };
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(seconds.max(1)));
-        match crate::input::read_live(&quiet, scope, false) {
-            Ok((snapshot, _)) => {
-                if let Ok(mut c) = cell.write() {
-                    *c = Arc::new(snapshot);
-                }
-                match loader() {
-                    Ok(loaded) => {
-                        let changed = handle.reload(loaded);
-                        tracing::debug!(changed, "cluster resynced");
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "resync refused; the last state keeps serving")
-                    }
-                }
-            }
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "cannot re-read the cluster; the last state keeps serving")
+                tracing::warn!(error = %e, "cannot start the watch runtime; the cluster is not followed");
+                return;
             }
+        };
+        let install_ns = {
+            let latest = match cell.read() {
+                Ok(c) => c.clone(),
+                Err(p) => p.into_inner().clone(),
+            };
+            crate::input::install(&latest)
+                .map(|i| i.namespace)
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "kubevirt".to_string())
+        };
+        let result = runtime.block_on(async move {
+            let cluster = virtguard_live::connect(&crate::input::live_target(&g)).await?;
+            let context = cluster.context.clone();
+            let skip_invalid = g.skip_invalid;
+            let on_change = Arc::new(move |read: virtguard_live::Read| {
+                match crate::input::snapshot_of_read(read, &context, skip_invalid) {
+                    Ok(snapshot) => {
+                        if let Ok(mut c) = cell.write() {
+                            *c = Arc::new(snapshot);
+                        }
+                        match loader() {
+                            Ok(loaded) => {
+                                let changed = handle.reload(loaded);
+                                tracing::debug!(changed, "cluster change applied");
+                            }
+                            Err(e) => tracing::warn!(error = %e, "cluster change refused; the last state keeps serving"),
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "cluster change unreadable; the last state keeps serving"),
+                }
+            });
+            let opts = virtguard_live::Options {
+                scope,
+                ..virtguard_live::Options::default()
+            };
+            cluster.follow(&opts, &install_ns, on_change).await
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot follow the cluster; the state read at start keeps serving");
         }
     });
 }
