@@ -116,6 +116,10 @@ pub enum Command {
     /// `serve --admission` in kube-apiserver's admission chain, for `kubectl apply -f -`.
     #[command(after_help = WEBHOOK_CONFIG_EXAMPLES)]
     WebhookConfig(WebhookConfigArgs),
+    /// Privilege-escalation paths: who can become cluster-admin, root on a node, or run code in
+    /// virt-launcher, step by step (each step an RBAC decision and a documented mechanism).
+    #[command(after_help = PATHS_EXAMPLES)]
+    Paths(PathsArgs),
     /// This node's KVM nesting and CPU vulnerability status (feed the JSON to audit --node-facts).
     #[command(after_help = NODE_CHECK_EXAMPLES)]
     NodeCheck(NodeCheckArgs),
@@ -432,6 +436,20 @@ pub struct WebhookConfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PathsArgs {
+    /// Only paths from this subject: `User:NAME`, `Group:NAME` or `ServiceAccount:NS:NAME`
+    /// (or `system:serviceaccount:NS:NAME`).
+    #[arg(long, value_name = "SUBJECT")]
+    pub from: Option<String>,
+    /// Target: cluster-admin, node, virt-launcher or all.
+    #[arg(long, default_value = "all", value_parser = ["cluster-admin", "node", "virt-launcher", "all"])]
+    pub to: String,
+    /// Longest path searched.
+    #[arg(long = "max-steps", default_value_t = 5)]
+    pub max_steps: usize,
+}
+
+#[derive(Debug, Args)]
 pub struct NodeCheckArgs {
     /// Root of the sysfs tree to read (for tests and containers that mount the host's /sys).
     #[arg(long = "sysfs-root", value_name = "DIR", default_value = "/sys")]
@@ -497,6 +515,13 @@ const WEBHOOK_CONFIG_EXAMPLES: &str = "Examples:
 The KubeVirt CR's webhook fails closed (failurePolicy Fail: its checks are KubeVirt's own); the
 workload and migration webhooks fail open by default (--failure-policy Ignore), so an outage of
 virtguard never stops VMs from being created.";
+
+const PATHS_EXAMPLES: &str = "Examples:
+  virtguard paths -f examples/cluster
+  virtguard paths -f examples/cluster --to node -o json
+  virtguard paths -f examples/cluster --from ServiceAccount:ci:vm-builder
+
+Exit status: 0 no path, 1 paths found, 2 usage or input error.";
 
 const NODE_CHECK_EXAMPLES: &str = "Examples:
   virtguard node-check

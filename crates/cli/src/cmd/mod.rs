@@ -10,6 +10,7 @@ pub mod kubeconfig;
 pub mod list;
 pub mod matrix;
 pub mod node_check;
+pub mod paths;
 pub mod roles;
 pub mod serve;
 pub mod snapshot;

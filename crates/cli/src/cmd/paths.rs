@@ -1,0 +1,132 @@
+//! `virtguard paths`: privilege-escalation paths of a snapshot or a live cluster, as text (one
+//! step per line, with the binding → role → rule that allows it) or JSON.
+
+use anyhow::{bail, Result};
+use serde_json::{json, Value};
+use virtguard_paths::{find_paths, Facts, Gain, Identity, Options, Target};
+
+use crate::args::{Global, Output, PathsArgs};
+use crate::input::{gather, print_warnings, wants_live};
+use crate::render::{grant_json, grant_text, print_structured};
+
+/// `User:NAME`, `Group:NAME`, `ServiceAccount:NS:NAME` or `system:serviceaccount:NS:NAME`.
+fn parse_subject(s: &str) -> Result<Identity> {
+    if let Some(rest) = s.strip_prefix("system:serviceaccount:") {
+        if let Some((ns, name)) = rest.split_once(':') {
+            return Ok(Identity::service_account(ns, name));
+        }
+    }
+    match s.split_once(':') {
+        Some(("User", n)) if !n.is_empty() => Ok(Identity::user(n)),
+        Some(("Group", n)) if !n.is_empty() => Ok(Identity::group(n)),
+        Some(("ServiceAccount", rest)) => match rest.split_once(':') {
+            Some((ns, n)) if !ns.is_empty() && !n.is_empty() => {
+                Ok(Identity::service_account(ns, n))
+            }
+            _ => bail!("--from {s:?}: a service account is ServiceAccount:NAMESPACE:NAME"),
+        },
+        _ => bail!("--from {s:?}: expected User:NAME, Group:NAME or ServiceAccount:NAMESPACE:NAME"),
+    }
+}
+
+pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
+    let from = a.from.as_deref().map(parse_subject).transpose()?;
+    let to = match a.to.as_str() {
+        "cluster-admin" => vec![Target::ClusterAdmin],
+        "node" => vec![Target::Node],
+        "virt-launcher" => vec![Target::VirtLauncher],
+        _ => vec![Target::ClusterAdmin, Target::Node, Target::VirtLauncher],
+    };
+    if a.max_steps == 0 {
+        bail!("--max-steps must be at least 1");
+    }
+    let gathered = gather(g, virtguard_live::Scope::Audit, wants_live(g), false)?;
+    print_warnings(g, &gathered.snapshot);
+    let mut snapshot = gathered.snapshot;
+    if let Some(d) = crate::input::defaults_for(&g.defaults, &snapshot)? {
+        let added = snapshot.add_defaults(d.catalog);
+        crate::input::announce(&d.note, added, g.quiet);
+    }
+    let facts = Facts::from_objects(&snapshot.objects);
+    let policy = virtguard_rbac::Policy::new(snapshot.roles(), snapshot.bindings());
+    let answer = find_paths(
+        &policy,
+        &facts,
+        &Options {
+            from,
+            to,
+            max_steps: a.max_steps,
+        },
+    );
+    let found = !answer.paths.is_empty();
+    match g.output {
+        Some(Output::Json | Output::Yaml) => {
+            let paths: Vec<Value> = answer
+                .paths
+                .iter()
+                .map(|p| {
+                    json!({
+                        "subject": p.subject,
+                        "target": p.target.as_str(),
+                        "steps": p.steps.iter().map(|s| {
+                            let mut v = json!({"action": s.action, "gains": match &s.gains {
+                                Gain::Target(t) => json!(t.as_str()),
+                                Gain::Identity(i) => json!(i),
+                            }, "reference": s.reference});
+                            if !s.namespace.is_empty() {
+                                v["namespace"] = json!(s.namespace);
+                            }
+                            if let Some(gr) = s.grants.first() {
+                                v["via"] = grant_json(&policy, gr);
+                            }
+                            v
+                        }).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let v = json!({"admins": answer.admins, "paths": paths});
+            if !g.quiet {
+                print_structured(&v, g.output == Some(Output::Yaml))?;
+            }
+        }
+        _ => {
+            if g.quiet {
+                return Ok(u8::from(found));
+            }
+            if !answer.admins.is_empty() {
+                println!("Already cluster-admin ({}):", answer.admins.len());
+                for i in &answer.admins {
+                    println!("  {}", i.describe());
+                }
+                println!();
+            }
+            for p in &answer.paths {
+                println!(
+                    "{} → {} in {} step{}:",
+                    p.subject.describe(),
+                    p.target.as_str(),
+                    p.steps.len(),
+                    if p.steps.len() == 1 { "" } else { "s" }
+                );
+                for (i, s) in p.steps.iter().enumerate() {
+                    let gains = match &s.gains {
+                        Gain::Target(t) => t.as_str().to_string(),
+                        Gain::Identity(id) => id.describe(),
+                    };
+                    println!("  {}. {} ⇒ {gains}", i + 1, s.action);
+                    if let Some(gr) = s.grants.first() {
+                        println!("     via:");
+                        for line in grant_text(&policy, gr).lines() {
+                            println!("     {line}");
+                        }
+                    }
+                    println!("     why: {}", s.reference);
+                }
+            }
+            if answer.paths.is_empty() {
+                println!("No escalation path found.");
+            }
+        }
+    }
+    Ok(u8::from(found))
+}

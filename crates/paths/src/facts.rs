@@ -1,0 +1,195 @@
+//! What the escalation edges need to know of a cluster besides its RBAC: the service accounts of
+//! each namespace, legacy token secrets, namespaces' Pod Security levels, whether SCCs govern pods
+//! (OpenShift), privileged pods, and the KubeVirt CR's host-reaching gates. Read from snapshot
+//! objects; pure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use virtguard_snapshot::{Object, Typed};
+
+/// A pod that runs with node-level power (privileged, host PID/IPC/network, a hostPath volume).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PowerfulPod {
+    /// Namespace.
+    pub namespace: String,
+    /// Name (for a controller's pods, the controller's name with `-*`).
+    pub name: String,
+    /// Why it reaches the node.
+    pub why: String,
+}
+
+/// The cluster facts the edges read.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Every namespace named by an object of the snapshot.
+    pub namespaces: BTreeSet<String>,
+    /// Service accounts per namespace (`default` always, as the controller creates it).
+    pub service_accounts: BTreeMap<String, BTreeSet<String>>,
+    /// Legacy token secrets: (namespace, secret, service account).
+    pub token_secrets: Vec<(String, String, String)>,
+    /// `pod-security.kubernetes.io/enforce` per namespace (absent: the cluster default,
+    /// `privileged` unless configured otherwise).
+    pub pod_security: BTreeMap<String, String>,
+    /// SecurityContextConstraints are present: pods are admitted by SCCs, not by namespace labels.
+    pub openshift: bool,
+    /// Pods (and pod templates of controllers) that reach the node.
+    pub powerful_pods: Vec<PowerfulPod>,
+    /// The KubeVirt CR: (namespace, name).
+    pub kubevirt: Option<(String, String)>,
+    /// Gates of the KubeVirt CR's `featureGates` that reach the host or virt-launcher.
+    pub gates: BTreeSet<String>,
+}
+
+fn s<'v>(v: &'v Value, p: &str) -> Option<&'v str> {
+    v.pointer(p).and_then(Value::as_str)
+}
+
+/// Why a pod spec reaches the node, if it does.
+fn pod_power(spec: &Value) -> Option<String> {
+    let mut why = Vec::new();
+    for f in ["hostPID", "hostIPC", "hostNetwork"] {
+        if spec.get(f).and_then(Value::as_bool) == Some(true) {
+            why.push(format!("{f}: true"));
+        }
+    }
+    for list in ["containers", "initContainers"] {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if c.pointer("/securityContext/privileged")
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                why.push(format!(
+                    "container {} is privileged",
+                    c.get("name").and_then(Value::as_str).unwrap_or("?")
+                ));
+            }
+        }
+    }
+    for v in spec
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(p) = s(v, "/hostPath/path") {
+            why.push(format!("hostPath {p}"));
+        }
+    }
+    (!why.is_empty()).then(|| why.join(", "))
+}
+
+impl Facts {
+    /// The facts of a snapshot's objects.
+    pub fn from_objects(objects: &[Object]) -> Facts {
+        let mut f = Facts::default();
+        for o in objects {
+            if !o.namespace.is_empty() {
+                f.namespaces.insert(o.namespace.clone());
+            }
+            match (o.kind.as_str(), &o.typed) {
+                ("Namespace", Typed::Namespace(ns)) => {
+                    f.namespaces.insert(o.name.clone());
+                    if let Some(level) = ns
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get("pod-security.kubernetes.io/enforce"))
+                    {
+                        f.pod_security.insert(o.name.clone(), level.clone());
+                    }
+                }
+                ("ServiceAccount", _) => {
+                    f.service_accounts
+                        .entry(o.namespace.clone())
+                        .or_default()
+                        .insert(o.name.clone());
+                }
+                ("Secret", Typed::Dynamic(v))
+                    if s(v, "/type") == Some("kubernetes.io/service-account-token") =>
+                {
+                    if let Some(sa) = s(
+                        v,
+                        "/metadata/annotations/kubernetes.io~1service-account.name",
+                    ) {
+                        f.token_secrets
+                            .push((o.namespace.clone(), o.name.clone(), sa.to_string()));
+                    }
+                }
+                ("SecurityContextConstraints", _) => f.openshift = true,
+                ("KubeVirt", Typed::Dynamic(v)) if o.api_version.starts_with("kubevirt.io/") => {
+                    f.kubevirt = Some((o.namespace.clone(), o.name.clone()));
+                    for g in v
+                        .pointer("/spec/configuration/developerConfiguration/featureGates")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
+                        f.gates.insert(g.to_string());
+                    }
+                }
+                ("Pod", Typed::Dynamic(v)) => {
+                    if let Some(why) = v.get("spec").and_then(pod_power) {
+                        f.powerful_pods.push(PowerfulPod {
+                            namespace: o.namespace.clone(),
+                            name: o.name.clone(),
+                            why,
+                        });
+                    }
+                }
+                (
+                    "DaemonSet" | "Deployment" | "StatefulSet" | "ReplicaSet" | "Job",
+                    Typed::Dynamic(v),
+                ) => {
+                    if let Some(why) = v.pointer("/spec/template/spec").and_then(pod_power) {
+                        f.powerful_pods.push(PowerfulPod {
+                            namespace: o.namespace.clone(),
+                            name: format!("{}-*", o.name),
+                            why: format!("{} {}: {why}", o.kind, o.name),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        // virt-operator installs virt-handler as a privileged DaemonSet with hostPID in the
+        // KubeVirt CR's namespace; a snapshot without it still has it.
+        if let Some((ns, _)) = &f.kubevirt {
+            if !f
+                .powerful_pods
+                .iter()
+                .any(|p| &p.namespace == ns && p.name.starts_with("virt-handler"))
+            {
+                f.powerful_pods.push(PowerfulPod {
+                    namespace: ns.clone(),
+                    name: "virt-handler-*".into(),
+                    why: "KubeVirt's virt-handler DaemonSet: privileged, hostPID".into(),
+                });
+            }
+            f.namespaces.insert(ns.clone());
+        }
+        for ns in f.namespaces.clone() {
+            f.service_accounts
+                .entry(ns)
+                .or_default()
+                .insert("default".to_string());
+        }
+        f
+    }
+
+    /// Whether pods created in `namespace` may be privileged (Pod Security `privileged` or
+    /// unset, and no SCCs).
+    pub fn privileged_pods_allowed(&self, namespace: &str) -> bool {
+        !self.openshift
+            && !matches!(
+                self.pod_security.get(namespace).map(String::as_str),
+                Some("baseline" | "restricted")
+            )
+    }
+}
