@@ -334,6 +334,31 @@ mod tests {
     }
 
     #[test]
+    fn selector_operators_are_apimachinery_strings() {
+        let req = |op: &str, values: &[&str]| SelectorRequirement {
+            key: "tier".into(),
+            operator: op.into(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        let none: &[String] = &[];
+        assert_eq!(
+            label_requirement(&req("Exists", &[])),
+            Some(("exists", none))
+        );
+        assert_eq!(
+            label_requirement(&req("DoesNotExist", &[])),
+            Some(("!", none))
+        );
+        assert_eq!(label_requirement(&req("Exists", &["a"])), None);
+        assert_eq!(label_requirement(&req("In", &[])), None);
+        assert_eq!(label_requirement(&req("in", &["a"])), None);
+        assert_eq!(field_requirement(&req("In", &["a"])), Some(("=", "a")));
+        assert_eq!(field_requirement(&req("NotIn", &["a"])), Some(("!=", "a")));
+        assert_eq!(field_requirement(&req("Exists", &[])), None);
+        assert_eq!(field_requirement(&req("In", &["a", "b"])), None);
+    }
+
+    #[test]
     fn principal_kinds() {
         assert_eq!(node("system:node:n1"), Some("n1"));
         assert_eq!(node("system:node:a:b"), None);

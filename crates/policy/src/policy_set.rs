@@ -314,6 +314,11 @@ impl PolicySet {
             ));
         }
 
+        // Deterministic order: source order, then position (Cedar's validator order is not).
+        errors.sort_by(|a: &SourceError, b: &SourceError| {
+            let rank = |e: &SourceError| sources.iter().position(|(n, _)| *n == e.source);
+            (rank(a), a.line, a.column, &a.message).cmp(&(rank(b), b.line, b.column, &b.message))
+        });
         if errors.is_empty() {
             Ok(PolicySet {
                 set,

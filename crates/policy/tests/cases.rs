@@ -55,6 +55,9 @@ struct Case {
     source: Option<String>,
     #[serde(default)]
     errors: usize,
+    /// Every matching policy of the deciding effect, in load order, when given.
+    #[serde(default)]
+    matched: Option<Vec<String>>,
 }
 
 #[test]
@@ -92,6 +95,12 @@ fn cases() {
         }
         if eval.errors.len() != case.errors {
             wrong.push(format!("errors {:?}, want {}", eval.errors, case.errors));
+        }
+        if let Some(want) = &case.matched {
+            let got: Vec<&String> = eval.matched.iter().map(|p| &p.id).collect();
+            if got.iter().copied().ne(want.iter()) {
+                wrong.push(format!("matched {got:?}, want {want:?}"));
+            }
         }
         if !wrong.is_empty() {
             failures.push(format!("{}: {}", case.name, wrong.join("; ")));
