@@ -18,11 +18,15 @@ pub fn policy_object_source(object: &Value) -> Result<(String, String), PolicyEr
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let label = if name.is_empty() {
-        "Policy/<unnamed>".to_owned()
-    } else {
-        format!("Policy/{name}")
-    };
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let label = format!(
+        "{}/{}",
+        if kind.is_empty() { "<no kind>" } else { kind },
+        if name.is_empty() { "<unnamed>" } else { name }
+    );
     let fail = |message: String| PolicyError::Object {
         object: label.clone(),
         message,
