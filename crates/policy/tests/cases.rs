@@ -252,9 +252,9 @@ fn lockout_guard() {
 }
 
 #[test]
-fn the_test_policies_lock_nobody_out_except_the_masters_forbids() {
-    // The main test set forbids some things to system:masters members (metrics posts are not
-    // probed; KubeVirt consoles are not probed), so the guard must stay quiet on it.
+fn the_main_test_policies_lock_nobody_out() {
+    // The main test set forbids things system:masters members could do (posts to /metrics,
+    // KubeVirt consoles in prod) but nothing the probed identities need.
     let set = main_set();
     let got: BTreeMap<String, Vec<String>> = set
         .lockout()
@@ -270,4 +270,24 @@ fn empty_set_has_no_opinion() {
     assert!(set.is_empty());
     let req = Request::non_resource("u", &[], "get", "/healthz");
     assert_eq!(set.decide(&req).decision, Decision::NoOpinion);
+}
+
+#[test]
+fn unreadable_sources_are_io_errors() {
+    let missing = data().join("no-such-dir");
+    match source::load_dir(&missing) {
+        Err(PolicyError::Io { path, .. }) => assert!(path.ends_with("no-such-dir"), "{path}"),
+        other => panic!("want an Io error, got {other:?}"),
+    }
+    assert!(matches!(
+        source::load_file(&missing.join("x.cedar")),
+        Err(PolicyError::Io { .. })
+    ));
+    // load_dir takes only *.cedar files: cases.yaml and objects.yaml are not policies.
+    let names: Vec<String> = by_file_name(source::load_dir(&data()).expect("dir"))
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(names.iter().all(|n| n.ends_with(".cedar")), "{names:?}");
+    assert!(names.contains(&"kubevirt.cedar".to_owned()), "{names:?}");
 }
