@@ -331,6 +331,120 @@ mod tests {
             resource_path(&ra),
             "/apis/subresources.kubevirt.io/v1/namespaces/default/virtualmachineinstances/test-pod/vnc"
         );
+        // authorizer_test.go: "/api/v1/pods" and ".../deployments/nginx/scale"
+        let list = ResourceAttributes {
+            version: "v1".into(),
+            resource: "pods".into(),
+            ..Default::default()
+        };
+        assert_eq!(resource_path(&list), "/api/v1/pods");
+        let scale = ResourceAttributes {
+            namespace: "default".into(),
+            group: "apps".into(),
+            version: "v1".into(),
+            resource: "deployments".into(),
+            name: "nginx".into(),
+            subresource: "scale".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            resource_path(&scale),
+            "/apis/apps/v1/namespaces/default/deployments/nginx/scale"
+        );
+    }
+
+    /// Entities as `{"Type::\"id\"": {"attrs": …, "parents": [sorted]}}` for comparison.
+    fn shapes(req: &Request) -> serde_json::Value {
+        let mapped = map(req).expect("maps");
+        let json = mapped.entities.to_json_value().expect("json");
+        let mut out = serde_json::Map::new();
+        for e in json.as_array().expect("array") {
+            let uid = format!(
+                "{}::\"{}\"",
+                e["uid"]["type"].as_str().unwrap_or(""),
+                e["uid"]["id"].as_str().unwrap_or("")
+            );
+            let mut parents: Vec<String> = e["parents"]
+                .as_array()
+                .expect("parents")
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}::\"{}\"",
+                        p["type"].as_str().unwrap_or(""),
+                        p["id"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            parents.sort();
+            out.insert(
+                uid,
+                serde_json::json!({"attrs": e["attrs"], "parents": parents}),
+            );
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// The "ServiceAccount principal" case of the project's
+    /// `internal/server/authorizer/authorizer_test.go`, sent as a SubjectAccessReview.
+    #[test]
+    fn service_account_case_of_the_project() {
+        let req: Request = serde_json::from_value(serde_json::json!({
+            "user": "system:serviceaccount:foo:bar", "uid": "1234567890",
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"],
+            "extra": {"attr1": ["value1"]},
+            "resourceAttributes": {"verb": "get", "namespace": "default", "version": "v1", "resource": "pods", "name": "test-pod"}
+        }))
+        .expect("SAR spec");
+        let group = |g: &str| serde_json::json!({"attrs": {"name": g}, "parents": []});
+        assert_eq!(
+            shapes(&req),
+            serde_json::json!({
+                "k8s::ServiceAccount::\"1234567890\"": {
+                    "attrs": {"name": "bar", "namespace": "foo", "extra": [{"key": "attr1", "values": ["value1"]}]},
+                    "parents": ["k8s::Group::\"system:authenticated\"", "k8s::Group::\"system:serviceaccounts\"", "k8s::Group::\"system:serviceaccounts:default\""]
+                },
+                "k8s::Group::\"system:serviceaccounts\"": group("system:serviceaccounts"),
+                "k8s::Group::\"system:serviceaccounts:default\"": group("system:serviceaccounts:default"),
+                "k8s::Group::\"system:authenticated\"": group("system:authenticated"),
+                "k8s::Resource::\"/api/v1/namespaces/default/pods/test-pod\"": {
+                    "attrs": {"apiGroup": "", "namespace": "default", "resource": "pods", "name": "test-pod"},
+                    "parents": []
+                }
+            })
+        );
+    }
+
+    /// The "labelSelector & fieldSelector" case of the project's `authorizer_test.go`, sent
+    /// as a SubjectAccessReview: requirements arrive as `In`, so the label operator is `in`
+    /// (the project's test builds `=` directly, which a SAR cannot carry).
+    #[test]
+    fn selector_case_of_the_project() {
+        let req: Request = serde_json::from_value(serde_json::json!({
+            "user": "test-user", "uid": "1234567890", "groups": ["test-group"],
+            "resourceAttributes": {
+                "verb": "list", "namespace": "default", "version": "v1", "resource": "pods",
+                "labelSelector": {"requirements": [{"key": "owner", "operator": "In", "values": ["test-user"]}]},
+                "fieldSelector": {"requirements": [{"key": ".spec.nodeName", "operator": "In", "values": ["test-node"]}]}
+            }
+        }))
+        .expect("SAR spec");
+        let shapes = shapes(&req);
+        assert_eq!(
+            shapes["k8s::Resource::\"/api/v1/namespaces/default/pods\""],
+            serde_json::json!({
+                "attrs": {
+                    "apiGroup": "", "namespace": "default", "resource": "pods",
+                    "labelSelector": [{"key": "owner", "operator": "in", "values": ["test-user"]}],
+                    "fieldSelector": [{"field": ".spec.nodeName", "operator": "=", "value": "test-node"}]
+                },
+                "parents": []
+            })
+        );
+        assert_eq!(
+            shapes["k8s::User::\"1234567890\""],
+            serde_json::json!({"attrs": {"name": "test-user"}, "parents": ["k8s::Group::\"test-group\""]})
+        );
     }
 
     #[test]
