@@ -132,6 +132,16 @@ impl Request {
         }
     }
 
+    /// Reads a SubjectAccessReview: a whole `authorization.k8s.io` review object (its `spec`
+    /// is read) or a bare spec.
+    pub fn from_review(review: &serde_json::Value) -> Result<Request, serde_json::Error> {
+        let spec = match review.get("spec") {
+            Some(spec) if review.get("kind").is_some() => spec,
+            _ => review,
+        };
+        Request::deserialize(spec)
+    }
+
     /// The verb of the request, from whichever attributes decide it.
     pub fn verb(&self) -> &str {
         match (&self.non_resource_attributes, &self.resource_attributes) {
@@ -139,5 +149,24 @@ impl Request {
             (None, Some(r)) => &r.verb,
             (None, None) => "",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_review_or_a_spec() {
+        let review = serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": "u", "groups": ["g"], "nonResourceAttributes": {"path": "/healthz", "verb": "get"}}
+        });
+        let req = Request::from_review(&review).expect("review");
+        assert_eq!(req, Request::non_resource("u", &["g"], "get", "/healthz"));
+        let spec = Request::from_review(&review["spec"]).expect("spec");
+        assert_eq!(spec, req);
+        assert_eq!(req.verb(), "get");
+        assert!(Request::from_review(&serde_json::json!({"user": 3})).is_err());
     }
 }
