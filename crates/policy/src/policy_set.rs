@@ -1,0 +1,452 @@
+//! Compiled, schema-validated policies and the decision on a request.
+//!
+//! Semantics: any matching `forbid` → [`Decision::Deny`]; else any matching `permit` →
+//! [`Decision::Allow`]; else [`Decision::NoOpinion`] (Cedar's default deny becomes "no
+//! opinion", so that RBAC decides), as in cedar-access-control-for-k8s
+//! (`internal/server/authorizer/authorizer.go`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use cedar_policy::{Authorizer, Effect, PolicyId, Schema, ValidationMode, Validator};
+use miette::Diagnostic;
+
+use crate::entities;
+use crate::error::{one_line, PolicyError, SourceError};
+use crate::request::Request;
+
+/// The Cedar schema of cedar-access-control-for-k8s' authorizer (namespace `k8s`), which
+/// every policy is validated against.
+pub const SCHEMA: &str = include_str!("k8s-authorization.cedarschema");
+
+/// Which policy decided: its `@id` (or `policy<N>`, its index in its source) and where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyRef {
+    /// `@id` annotation, or `policy<N>` with N the policy's index in its source.
+    pub id: String,
+    /// `name:line` of the policy's first line (annotations included).
+    pub source: String,
+}
+
+impl fmt::Display for PolicyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy {} ({})", self.id, self.source)
+    }
+}
+
+/// `permit` or `forbid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A `permit` policy.
+    Permit,
+    /// A `forbid` policy.
+    Forbid,
+}
+
+/// One loaded policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyEntry {
+    /// Identity and place.
+    pub policy: PolicyRef,
+    /// `permit` or `forbid`.
+    pub kind: Kind,
+}
+
+/// The outcome of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// A `forbid` matched (the first one in load order).
+    Deny {
+        /// The deciding policy.
+        policy: PolicyRef,
+    },
+    /// No `forbid` matched and a `permit` did (the first one in load order).
+    Allow {
+        /// The deciding policy.
+        policy: PolicyRef,
+    },
+    /// Nothing matched: the next authorizer decides.
+    NoOpinion,
+}
+
+/// A decision and the policies that could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The decision.
+    pub decision: Decision,
+    /// Every matching policy of the deciding effect, in load order (first = the decider).
+    pub matched: Vec<PolicyRef>,
+    /// Policies that errored during evaluation and were skipped (Cedar's rules), one line
+    /// each: `source:line: policy <id>: message`. Also a request Cedar cannot express.
+    pub errors: Vec<String>,
+}
+
+/// Compiled policies validated against [`SCHEMA`]; each keeps its source and `@id`.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    set: cedar_policy::PolicySet,
+    entries: Vec<PolicyEntry>,
+    by_id: HashMap<PolicyId, usize>,
+}
+
+/// Line and column (from 1, column in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Byte offsets of the first token of each top-level statement (annotations included), found
+/// by skipping strings and `//` comments and splitting on `;` outside brackets.
+fn statement_starts(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = Vec::new();
+    let mut depth: i64 = 0;
+    let mut in_statement = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if !in_statement {
+            starts.push(i);
+            in_statement = true;
+        }
+        match c {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b';' if depth <= 0 => {
+                in_statement = false;
+                depth = 0;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    starts
+}
+
+/// The `@id("…")` of a statement's text, if written plainly.
+fn annotated_id(statement: &str) -> Option<String> {
+    let rest = statement.split("@id").nth(1)?.trim_start();
+    let rest = rest.strip_prefix('(')?.trim_start().strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(rest[..end].to_owned())
+}
+
+/// One source while it is being compiled.
+struct Parsed<'a> {
+    name: &'a str,
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl Parsed<'_> {
+    /// Index of the statement containing `offset`.
+    fn statement_at(&self, offset: usize) -> usize {
+        self.starts
+            .iter()
+            .rposition(|&s| s <= offset)
+            .unwrap_or_default()
+    }
+
+    fn statement_text(&self, index: usize) -> &str {
+        let start = self.starts.get(index).copied().unwrap_or_default();
+        let end = self
+            .starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// `@id` or `policy<index>` for a statement that may not parse.
+    fn display_id(&self, index: usize) -> String {
+        annotated_id(self.statement_text(index)).unwrap_or_else(|| format!("policy{index}"))
+    }
+
+    fn error(&self, offset: usize, policy: String, message: String) -> SourceError {
+        let (line, column) = line_col(self.text, offset);
+        SourceError {
+            source: self.name.to_owned(),
+            line,
+            column,
+            policy,
+            message,
+        }
+    }
+}
+
+/// First label offset of a diagnostic.
+fn diagnostic_offset(d: &dyn Diagnostic) -> Option<usize> {
+    d.labels()?.next().map(|l| l.offset())
+}
+
+/// A diagnostic's message and help on one line, without Cedar's `for policy `…`, ` prefix.
+fn diagnostic_message(d: &dyn Diagnostic, internal_id: Option<&str>) -> String {
+    let mut m = d.to_string();
+    if let Some(id) = internal_id {
+        m = m.replace(&format!("for policy `{id}`, "), "");
+    }
+    if let Some(help) = d.help() {
+        m = format!("{m} (help: {help})");
+    }
+    one_line(&m)
+}
+
+/// Statement index of Cedar's default id `policyN`.
+fn default_index(id: &PolicyId) -> Option<usize> {
+    id.to_string().strip_prefix("policy")?.parse().ok()
+}
+
+impl PolicySet {
+    /// Parses and validates `(name, text)` sources (name: a file path or `Policy/<name>`).
+    /// All errors are collected; each is one line `name:line:column: policy <id>: message`.
+    pub fn from_sources(sources: &[(String, String)]) -> Result<PolicySet, PolicyError> {
+        let (schema, _warnings) =
+            Schema::from_cedarschema_str(SCHEMA).map_err(|e| PolicyError::Schema(e.to_string()))?;
+        let mut errors = Vec::new();
+        let mut set = cedar_policy::PolicySet::new();
+        let mut entries = Vec::new();
+        let mut by_id = HashMap::new();
+        // internal id → (source index, statement index)
+        let mut origin: HashMap<PolicyId, (usize, usize)> = HashMap::new();
+        let mut parsed = Vec::with_capacity(sources.len());
+
+        for (si, (name, text)) in sources.iter().enumerate() {
+            let p = Parsed {
+                name,
+                text,
+                starts: statement_starts(text),
+            };
+            match cedar_policy::PolicySet::from_str(text) {
+                Err(e) => {
+                    for pe in e.iter() {
+                        let offset = diagnostic_offset(pe).unwrap_or_default();
+                        let id = p.display_id(p.statement_at(offset));
+                        errors.push(p.error(offset, id, diagnostic_message(pe, None)));
+                    }
+                }
+                Ok(ps) => {
+                    for t in ps.templates() {
+                        let index = default_index(t.id()).unwrap_or_default();
+                        let offset = p.starts.get(index).copied().unwrap_or_default();
+                        errors.push(p.error(
+                            offset,
+                            p.display_id(index),
+                            "templates (?principal, ?resource) are not supported".to_owned(),
+                        ));
+                    }
+                    let mut policies: Vec<_> = ps
+                        .policies()
+                        .map(|pol| (default_index(pol.id()).unwrap_or_default(), pol))
+                        .collect();
+                    policies.sort_by_key(|(i, _)| *i);
+                    for (index, pol) in policies {
+                        let internal = PolicyId::new(format!("s{si}p{index}"));
+                        let id = pol
+                            .annotation("id")
+                            .map_or_else(|| format!("policy{index}"), str::to_owned);
+                        let offset = p.starts.get(index).copied().unwrap_or_default();
+                        let (line, _) = line_col(text, offset);
+                        let kind = match pol.effect() {
+                            Effect::Permit => Kind::Permit,
+                            Effect::Forbid => Kind::Forbid,
+                        };
+                        if let Err(e) = set.add(pol.new_id(internal.clone())) {
+                            errors.push(p.error(offset, id, one_line(&e.to_string())));
+                            continue;
+                        }
+                        by_id.insert(internal.clone(), entries.len());
+                        origin.insert(internal, (si, index));
+                        entries.push(PolicyEntry {
+                            policy: PolicyRef {
+                                id,
+                                source: format!("{name}:{line}"),
+                            },
+                            kind,
+                        });
+                    }
+                }
+            }
+            parsed.push(p);
+        }
+
+        let validation = Validator::new(schema).validate(&set, ValidationMode::Strict);
+        for ve in validation.validation_errors() {
+            let internal = ve.policy_id();
+            let (Some(&(si, index)), Some(&ei)) = (origin.get(internal), by_id.get(internal))
+            else {
+                continue;
+            };
+            let (Some(p), Some(entry)) = (parsed.get(si), entries.get(ei)) else {
+                continue;
+            };
+            let offset = diagnostic_offset(ve)
+                .unwrap_or_else(|| p.starts.get(index).copied().unwrap_or_default());
+            errors.push(p.error(
+                offset,
+                entry.policy.id.clone(),
+                diagnostic_message(ve, Some(internal.as_ref())),
+            ));
+        }
+
+        // Deterministic order: source order, then position (Cedar's validator order is not).
+        errors.sort_by(|a: &SourceError, b: &SourceError| {
+            let rank = |e: &SourceError| sources.iter().position(|(n, _)| *n == e.source);
+            (rank(a), a.line, a.column, &a.message).cmp(&(rank(b), b.line, b.column, &b.message))
+        });
+        if errors.is_empty() {
+            Ok(PolicySet {
+                set,
+                entries,
+                by_id,
+            })
+        } else {
+            Err(PolicyError::Invalid(errors))
+        }
+    }
+
+    /// The loaded policies in load order.
+    pub fn policies(&self) -> &[PolicyEntry] {
+        &self.entries
+    }
+
+    /// Number of policies.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no policy is loaded (every decision is then [`Decision::NoOpinion`]).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn entry(&self, id: &PolicyId) -> Option<&PolicyEntry> {
+        self.by_id.get(id).and_then(|&i| self.entries.get(i))
+    }
+
+    /// Evaluates the policies on `req`. Never fails: a request that cannot be expressed
+    /// in Cedar gives [`Decision::NoOpinion`] with the reason in `errors`.
+    pub fn decide(&self, req: &Request) -> Evaluation {
+        let mapped = match entities::map(req) {
+            Ok(m) => m,
+            Err(e) => {
+                return Evaluation {
+                    decision: Decision::NoOpinion,
+                    matched: Vec::new(),
+                    errors: vec![format!("request: {e}")],
+                }
+            }
+        };
+        let cedar_req = match cedar_policy::Request::new(
+            mapped.principal,
+            mapped.action,
+            mapped.resource,
+            entities::context(),
+            None,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                return Evaluation {
+                    decision: Decision::NoOpinion,
+                    matched: Vec::new(),
+                    errors: vec![format!("request: {}", one_line(&e.to_string()))],
+                }
+            }
+        };
+        let response = Authorizer::new().is_authorized(&cedar_req, &self.set, &mapped.entities);
+        let diagnostics = response.diagnostics();
+
+        let mut matched: Vec<(usize, PolicyRef)> = diagnostics
+            .reason()
+            .filter_map(|id| {
+                let i = *self.by_id.get(id)?;
+                Some((i, self.entries.get(i)?.policy.clone()))
+            })
+            .collect();
+        matched.sort();
+        let matched: Vec<PolicyRef> = matched.into_iter().map(|(_, p)| p).collect();
+
+        let mut errors: Vec<(usize, String)> = diagnostics
+            .errors()
+            .map(|e| {
+                let text = e.to_string();
+                match e {
+                    cedar_policy::AuthorizationError::PolicyEvaluationError(pe) => {
+                        let id = pe.policy_id();
+                        let index = self.by_id.get(id).copied().unwrap_or(usize::MAX);
+                        match self.entry(id) {
+                            Some(entry) => {
+                                let msg = one_line(&pe.inner().to_string());
+                                (
+                                    index,
+                                    format!(
+                                        "{}: policy {}: {msg}",
+                                        entry.policy.source, entry.policy.id
+                                    ),
+                                )
+                            }
+                            None => (index, one_line(&text)),
+                        }
+                    }
+                }
+            })
+            .collect();
+        errors.sort();
+        let errors = errors.into_iter().map(|(_, e)| e).collect();
+
+        let decision = match (response.decision(), matched.first()) {
+            (_, None) => Decision::NoOpinion,
+            (cedar_policy::Decision::Allow, Some(p)) => Decision::Allow { policy: p.clone() },
+            (cedar_policy::Decision::Deny, Some(p)) => Decision::Deny { policy: p.clone() },
+        };
+        Evaluation {
+            decision,
+            matched,
+            errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_and_lines() {
+        let text = "// c; \"x\"\n@id(\"a;b\")\npermit(principal, action, resource) when { \"}\" == \";\" };\n\n  forbid(principal, action, resource);";
+        let starts = statement_starts(text);
+        assert_eq!(starts.len(), 2);
+        assert_eq!(line_col(text, starts[0]), (2, 1));
+        assert_eq!(line_col(text, starts[1]), (5, 3));
+        assert_eq!(
+            annotated_id(&text[starts[0]..starts[1]]).as_deref(),
+            Some("a;b")
+        );
+        assert_eq!(line_col("é\nx", 100), (2, 2));
+    }
+}
