@@ -6,7 +6,7 @@
 //! the operator runs); virtguard checks them on CREATE too, so a cluster enforces them before.
 
 use serde_json::Value;
-use virtguard_audit::MANUAL_WITHOUT_GATE;
+use virtguard_audit::{strings_at, MANUAL_WITHOUT_GATE};
 use virtguard_catalog::{newest_kubevirt, opt_out_gate_enabled, resolve_version, Component};
 use virtguard_pki::schedule::{validate, CauseType, CertificateRotateStrategy};
 
@@ -14,17 +14,6 @@ use crate::review::{AdmissionRequest, Cause, Verdict};
 
 /// KubeVirt's create admitter's message for a second CR.
 pub const ALREADY_CREATED: &str = "Kubevirt is already created";
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// The verdict on a KubeVirt CR. `existing`: the KubeVirt CRs the cluster has (namespace,
 /// name); `operator_version`: the installed release when known.
@@ -52,9 +41,14 @@ pub fn verdict(
     let mut causes = Vec::new();
     let mut verdict = Verdict::allow();
     let config = obj.pointer("/spec/configuration");
-    let dev = config.and_then(|c| c.get("developerConfiguration"));
-    let enabled = strings(dev.and_then(|d| d.get("featureGates")));
-    let disabled = strings(dev.and_then(|d| d.get("disabledFeatureGates")));
+    let enabled = strings_at(
+        obj,
+        "/spec/configuration/developerConfiguration/featureGates",
+    );
+    let disabled = strings_at(
+        obj,
+        "/spec/configuration/developerConfiguration/disabledFeatureGates",
+    );
     for g in &enabled {
         if disabled.contains(g) {
             causes.push(Cause {

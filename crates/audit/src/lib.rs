@@ -27,6 +27,7 @@ pub use kubevirt_cr::{MANUAL_WITHOUT_GATE, RISKY_GATES};
 pub use nodes::{node_facts, node_findings, NodeFacts, Vulnerability};
 pub use registry::{check, CheckInfo, CHECKS};
 pub use suppress::{apply_suppressions, Suppressed, Suppression, SuppressionError};
+pub use value::strings_at;
 pub use workloads::workload_findings;
 
 /// Which checks to run.
