@@ -174,10 +174,11 @@ pub fn table(rows: &[Vec<String>]) -> String {
 
 /// Prints JSON or YAML.
 pub fn print_structured(v: &Value, yaml: bool) -> anyhow::Result<()> {
+    let v = virtguard_report::canonical(v.clone());
     if yaml {
-        print!("{}", serde_yaml_ng::to_string(v)?);
+        print!("{}", serde_yaml_ng::to_string(&v)?);
     } else {
-        println!("{}", serde_json::to_string_pretty(v)?);
+        println!("{}", serde_json::to_string_pretty(&v)?);
     }
     Ok(())
 }

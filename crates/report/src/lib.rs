@@ -20,7 +20,7 @@ pub use html::html;
 pub use junit::junit;
 pub use sarif::sarif;
 pub use table::table;
-pub use util::html_escape;
+pub use util::{canonical, html_escape};
 
 /// Everything a renderer needs: the findings, what was suppressed, which checks ran, and the
 /// facts shown in report headers.
@@ -79,11 +79,11 @@ pub fn to_json(r: &AuditReport) -> Value {
         .iter()
         .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
         .collect();
-    json!({
+    canonical(json!({
         "findings": findings,
         "suppressed": suppressed,
         "summary": summary(r),
-    })
+    }))
 }
 
 /// How many findings have severity `s`.

@@ -59,7 +59,7 @@ pub fn sarif(r: &AuditReport) -> Value {
     if let Some(v) = r.kubevirt_version {
         props.insert("kubevirtVersion".into(), json!(v));
     }
-    json!({
+    crate::canonical(json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
@@ -76,7 +76,7 @@ pub fn sarif(r: &AuditReport) -> Value {
             "results": results,
             "properties": props,
         }]
-    })
+    }))
 }
 
 /// The version without a leading `v` (SARIF's `semanticVersion`).

@@ -1,6 +1,27 @@
 //! Small text helpers shared by the renderers: HTML and XML escaping, a terminal-safe line,
 //! truncation to a column count, CamelCase names and an FNV-1a hash for fingerprints.
 
+/// `v` with every object's keys in sorted order. serde_json keeps insertion order when any crate
+/// of the build enables its `preserve_order` feature (cedar-policy does) and sorts otherwise;
+/// JSON output goes through here so it reads the same either way.
+pub fn canonical(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(canonical).collect()),
+        other => other,
+    }
+}
+
 /// Escapes text for HTML element content and double- or single-quoted attribute values (the
 /// project's one HTML escaper: the reports and `matrix --format html` use it).
 pub fn html_escape(s: &str) -> String {
@@ -108,6 +129,15 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_sorts_keys_at_every_depth() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [{"z": 1, "y": 2}], "c": 3}});
+        assert_eq!(
+            canonical(v).to_string(),
+            r#"{"a":{"c":3,"d":[{"y":2,"z":1}]},"b":1}"#
+        );
+    }
 
     #[test]
     fn fnv_known_values() {
