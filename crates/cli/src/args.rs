@@ -41,6 +41,18 @@ pub struct Global {
     #[arg(long, global = true)]
     pub skip_invalid: bool,
 
+    /// Cedar policies evaluated before RBAC, as `serve --authorize` does in kube-apiserver's
+    /// chain (a `forbid` denies, a `permit` allows, otherwise RBAC decides): a `.cedar` file or a
+    /// directory of them; repeatable. `cedar.k8s.aws/v1alpha1` Policy objects in the snapshot
+    /// or cluster take part too.
+    #[arg(long = "policies", global = true, value_name = "PATH")]
+    pub policies: Vec<String>,
+
+    /// Accept a policy set that forbids system:masters, the control plane or the webhook's own
+    /// identity what they need (refused by default: it would lock the cluster out).
+    #[arg(long = "allow-lockout", global = true)]
+    pub allow_lockout: bool,
+
     /// Output format.
     #[arg(short = 'o', long = "output", global = true, value_enum)]
     pub output: Option<Output>,

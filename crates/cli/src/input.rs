@@ -20,6 +20,67 @@ use crate::args::Global;
 pub struct Loaded {
     pub policy: Policy,
     pub discovery: Discovery,
+    /// The Cedar policies of `--policies` and the snapshot's Policy objects, when any.
+    pub cedar: Option<virtguard_policy::PolicySet>,
+}
+
+impl Loaded {
+    /// The authorizer chain: `system:masters`, the Cedar policies, RBAC.
+    pub fn chain(&self) -> virtguard_policy::Chain<'_> {
+        virtguard_policy::Chain::new(&self.policy, self.cedar.as_ref())
+    }
+}
+
+/// Whether an object is a `cedar.k8s.aws` Policy (any version: a wrong one is reported).
+pub fn is_policy_object(o: &virtguard_snapshot::Object) -> bool {
+    o.kind == virtguard_policy::POLICY_KIND && o.api_version.starts_with("cedar.k8s.aws/")
+}
+
+/// The Cedar policy set of `paths` (files or directories) and of the Policy objects among
+/// `objects`; `None` when there is none. Invalid policies are an error (one line each, naming
+/// file:line:column and the policy); so is a set that would lock the control plane out, unless
+/// `allow_lockout`.
+pub fn policy_set<'o>(
+    paths: &[String],
+    objects: impl IntoIterator<Item = &'o virtguard_snapshot::Object>,
+    allow_lockout: bool,
+) -> Result<Option<virtguard_policy::PolicySet>> {
+    let mut sources =
+        virtguard_policy::source::load_paths(paths).context("cannot read --policies")?;
+    for o in objects {
+        if !is_policy_object(o) {
+            continue;
+        }
+        let Some(value) = o.value() else {
+            bail!("{}: a Policy object that was not read as one", o.source);
+        };
+        let (name, text) = virtguard_policy::policy_object_source(value)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", o.source))?;
+        sources.push((name, text));
+    }
+    if sources.is_empty() {
+        return Ok(None);
+    }
+    let set = virtguard_policy::PolicySet::from_sources(&sources)?;
+    let lockout = set.lockout();
+    if !lockout.is_empty() && !allow_lockout {
+        let lines: Vec<String> = lockout
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} would deny {}: {}",
+                    l.policy,
+                    l.identity,
+                    l.requests.join(", ")
+                )
+            })
+            .collect();
+        bail!(
+            "refusing a policy set that locks the cluster out (pass --allow-lockout to accept it):\n{}",
+            lines.join("\n")
+        );
+    }
+    Ok(Some(set))
 }
 
 /// Warnings printed before the rest are summarised in one line.
@@ -520,6 +581,7 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
     timer.mark(&format!("load ({} objects)", snapshot.objects.len()));
     apply_defaults(&g.defaults, &mut snapshot, g.quiet)?;
     timer.mark("defaults");
+    let cedar = policy_set(&g.policies, &snapshot.objects, g.allow_lockout)?;
     let (roles, bindings) = (snapshot.roles(), snapshot.bindings());
     let mut crds = Vec::new();
     for o in snapshot.of_kind("CustomResourceDefinition") {
@@ -555,7 +617,11 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
     }
     let mut discovery = Discovery::builtin()?;
     discovery.extend(crds);
-    Ok(Box::leak(Box::new(Loaded { policy, discovery })))
+    Ok(Box::leak(Box::new(Loaded {
+        policy,
+        discovery,
+        cedar,
+    })))
 }
 
 /// What `serve --api` reads, kept for reloads.

@@ -109,6 +109,8 @@ pub const KINDS: &[Kind] = &[
         "customresourcedefinitions",
         "CustomResourceDefinition",
     )),
+    // cedar-access-control-for-k8s' policies: the deny chain every query evaluates.
+    rbac(kind("cedar.k8s.aws", "policies", "Policy")),
     required(kind("", "namespaces", "Namespace")),
     required(kind("", "serviceaccounts", "ServiceAccount")),
     kind("kubevirt.io", "virtualmachines", "VirtualMachine"),
@@ -211,7 +213,8 @@ mod tests {
                 "RoleBinding",
                 "KubeVirt",
                 "Deployment",
-                "CustomResourceDefinition"
+                "CustomResourceDefinition",
+                "Policy"
             ]
         );
         assert!(kinds_for(Scope::Audit).len() > names.len());

@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod chain;
 mod entities;
 mod error;
 mod lockout;
@@ -43,6 +44,7 @@ mod policy_set;
 mod request;
 pub mod source;
 
+pub use chain::{request_of, Chain, ChainDecision, DecidedBy};
 pub use error::{PolicyError, SourceError};
 pub use lockout::{describe, probes, Guard, Lockout, Probe, CEDAR_WEBHOOK_USER};
 pub use object::{policy_object_source, POLICY_API_VERSION, POLICY_KIND};

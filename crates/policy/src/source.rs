@@ -34,3 +34,18 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, String)>, PolicyError> {
     paths.sort();
     paths.iter().map(|p| load_file(p)).collect()
 }
+
+/// Reads each path as given on the command line: a directory gives its `*.cedar` files
+/// ([`load_dir`]), anything else is read as one policy file ([`load_file`]).
+pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Vec<(String, String)>, PolicyError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let p = p.as_ref();
+        if p.is_dir() {
+            out.extend(load_dir(p)?);
+        } else {
+            out.push(load_file(p)?);
+        }
+    }
+    Ok(out)
+}
