@@ -24,6 +24,31 @@ pub struct Skipped {
     pub message: String,
 }
 
+/// An authorizer kube-apiserver asks before RBAC (the Cedar policies of `--policies`): it may
+/// deny what RBAC grants, or allow more. RBAC findings consult it.
+pub trait PreAuthorizer: Sync {
+    /// Whether every member of `subject` (a ServiceAccount's namespace filled in) is denied
+    /// `verb` on `group` `resource[/subresource]` in `namespace` (empty: cluster-wide).
+    fn denies(
+        &self,
+        subject: &virtguard_rbac::Subject,
+        namespace: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+    ) -> bool;
+
+    /// The subjects it allows `verb` on `group` `resource[/subresource]` in `namespace`, each
+    /// with the allowing policy described (`policy <id> (<source>)`).
+    fn permits(
+        &self,
+        namespace: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+    ) -> Vec<(virtguard_rbac::Subject, String)>;
+}
+
 /// The input of every check.
 pub struct Context<'a> {
     /// The snapshot's own objects (not the defaults).
@@ -41,6 +66,8 @@ pub struct Context<'a> {
     pub skipped: &'a [Skipped],
     /// The instant certificates are judged at (`None`: certificate checks are skipped).
     pub now: Option<time::OffsetDateTime>,
+    /// The authorizer before RBAC, if any (Cedar policies).
+    pub pre: Option<&'a dyn PreAuthorizer>,
     /// Per policy binding: one of the defaults, unchanged.
     vendor: Vec<bool>,
     /// Per policy binding, per subject: the subject is a cluster admin.
@@ -118,6 +145,7 @@ impl<'a> Context<'a> {
             nodes,
             skipped,
             now: None,
+            pre: None,
             vendor,
             admin_subject,
             by_kind,

@@ -21,7 +21,7 @@ mod value;
 mod vmspec;
 mod workloads;
 
-pub use context::{Context, Skipped};
+pub use context::{Context, PreAuthorizer, Skipped};
 pub use finding::{Category, Finding, ObjectRef, Severity, SubjectRef};
 pub use kubevirt_cr::{MANUAL_WITHOUT_GATE, RISKY_GATES};
 pub use nodes::{node_facts, node_findings, NodeFacts, Vulnerability};

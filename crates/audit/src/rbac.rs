@@ -11,7 +11,7 @@ use virtguard_rbac::{
     RoleKind, Subject, SubjectKind, ALL_AUTHENTICATED, ALL_UNAUTHENTICATED, ANONYMOUS,
 };
 
-use crate::context::{is_superuser_role, Context};
+use crate::context::{is_superuser_role, Context, PreAuthorizer};
 use crate::finding::{Finding, ObjectRef, Severity, SubjectRef};
 use crate::{finding, Selection};
 
@@ -201,7 +201,7 @@ impl Hit<'_> {
 }
 
 /// The first rule of a role granting a probe, and the verbs it grants.
-type RuleHit<'p> = (&'p PolicyRule, Vec<&'static str>);
+type RuleHit<'p> = (&'p PolicyRule, Vec<&'static str>, usize);
 
 /// Every non-default binding whose role grants a probe, with the subjects that are not cluster
 /// admins (broad groups always count). One hit per (binding, first matching rule). The rule
@@ -231,34 +231,182 @@ fn hits<'p>(ctx: &'p Context<'_>, probes: &[Probe]) -> Vec<Hit<'p>> {
         let key = (role as *const Role as usize, rb);
         let found = memo.entry(key).or_insert_with(|| {
             // The first rule granting a probe, and every verb the role grants on that probe.
-            let (rule, probe) = role.rules.iter().find_map(|rule| {
+            let (rule, pi) = role.rules.iter().find_map(|rule| {
                 probes
                     .iter()
-                    .find(|p| {
+                    .position(|p| {
                         // A RoleBinding cannot grant cluster-scoped resources.
                         !(rb && cluster_scoped(p) || rule_grants(rule, p).is_empty())
                     })
                     .map(|p| (rule, p))
             })?;
+            let probe = &probes[pi];
             let verbs: Vec<&'static str> = probe
                 .verbs
                 .iter()
                 .copied()
                 .filter(|v| role.rules.iter().any(|r| rule_grants(r, probe).contains(v)))
                 .collect();
-            Some((rule.as_ref(), verbs))
+            Some((rule.as_ref(), verbs, pi))
         });
-        if let Some((rule, verbs)) = found {
+        if let Some((rule, verbs, pi)) = found.as_ref().map(|(r, v, p)| (*r, v, *p)) {
+            let (subjects, verbs) = match ctx.pre {
+                Some(pre) => after_pre(pre, b, &probes[pi], subjects, verbs),
+                None => (subjects, verbs.clone()),
+            };
+            if subjects.is_empty() || verbs.is_empty() {
+                continue;
+            }
             out.push(Hit {
                 binding: b,
                 role,
                 rule,
-                verbs: verbs.clone(),
+                verbs,
                 subjects,
             });
         }
     }
     out
+}
+
+/// What is left of a hit after the authorizer before RBAC: the subjects and verbs it does not
+/// deny to every member (judged in the binding's namespace, cluster-wide for a
+/// ClusterRoleBinding).
+fn after_pre<'p>(
+    pre: &dyn PreAuthorizer,
+    b: &'p Binding,
+    p: &Probe,
+    subjects: Vec<&'p Subject>,
+    verbs: &[&'static str],
+) -> (Vec<&'p Subject>, Vec<&'static str>) {
+    let ns = match b.kind {
+        BindingKind::ClusterRoleBinding => "",
+        BindingKind::RoleBinding => b.namespace.as_str(),
+    };
+    let mut kept_verbs: Vec<&'static str> = Vec::new();
+    let mut kept = Vec::new();
+    for s in subjects {
+        let mut resolved = s.clone();
+        if resolved.kind == SubjectKind::ServiceAccount && resolved.namespace.is_empty() {
+            resolved.namespace = b.namespace.clone();
+        }
+        let allowed: Vec<&'static str> = verbs
+            .iter()
+            .copied()
+            .filter(|v| !pre.denies(&resolved, ns, v, p.group, p.resource))
+            .collect();
+        if !allowed.is_empty() {
+            kept.push(s);
+            for v in allowed {
+                if !kept_verbs.contains(&v) {
+                    kept_verbs.push(v);
+                }
+            }
+        }
+    }
+    kept_verbs.sort_by_key(|v| verbs.iter().position(|x| x == v));
+    (kept, kept_verbs)
+}
+
+/// The permissions the RBAC checks look for, for VG111 (a Cedar `permit` granting one).
+const RISKY: &[(&str, &str, &str, &str)] = &[
+    (
+        "VG101",
+        "create",
+        "kubevirt.io",
+        "virtualmachineinstancemigrations",
+    ),
+    (
+        "VG101",
+        "update",
+        "subresources.kubevirt.io",
+        "virtualmachines/migrate",
+    ),
+    (
+        "VG102",
+        "get",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances/console",
+    ),
+    (
+        "VG102",
+        "get",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances/vnc",
+    ),
+    (
+        "VG102",
+        "get",
+        "subresources.kubevirt.io",
+        "virtualmachineinstances/portforward",
+    ),
+    ("VG103", "create", "", "pods/exec"),
+    (
+        "VG104",
+        "create",
+        "instancetype.kubevirt.io",
+        "virtualmachineclusterinstancetypes",
+    ),
+    ("VG105", "update", "kubevirt.io", "kubevirts"),
+    ("VG105", "patch", "kubevirt.io", "kubevirts"),
+    ("VG105", "update", "apps", "daemonsets"),
+    ("VG106", "create", "cdi.kubevirt.io", "datavolumes/source"),
+    ("VG107", "bind", "rbac.authorization.k8s.io", "clusterroles"),
+    (
+        "VG107",
+        "escalate",
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+    ),
+    ("VG107", "impersonate", "", "users"),
+    ("VG107", "impersonate", "", "groups"),
+    ("VG107", "impersonate", "", "serviceaccounts"),
+    ("VG107", "create", "", "pods"),
+    ("VG107", "get", "", "secrets"),
+];
+
+/// VG111: a risky permission (one the RBAC checks look for) that the authorizer before RBAC
+/// allows, asked cluster-wide, in KubeVirt's namespace and in each namespace running VMs.
+fn pre_permits(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let Some(pre) = ctx.pre else {
+        return;
+    };
+    let mut namespaces = vec![String::new(), ctx.install_namespace().to_string()];
+    namespaces.extend(ctx.vm_namespaces());
+    namespaces.dedup();
+    let mut seen: HashSet<(String, String, String, &str, &str)> = HashSet::new();
+    for ns in &namespaces {
+        for &(check, verb, group, resource) in RISKY {
+            for (subject, policy) in pre.permits(ns, verb, group, resource) {
+                let who = subject_ref(&subject, &subject.namespace);
+                let name = who.describe();
+                // Allowed cluster-wide: not repeated per namespace.
+                if seen.contains(&(name.clone(), policy.clone(), String::new(), verb, resource))
+                    || !seen.insert((name.clone(), policy.clone(), ns.clone(), verb, resource))
+                {
+                    continue;
+                }
+                let what = if group.is_empty() {
+                    resource.to_string()
+                } else {
+                    format!("{resource} ({group})")
+                };
+                let where_ = if ns.is_empty() {
+                    "cluster-wide".to_string()
+                } else {
+                    format!("in namespace {ns}")
+                };
+                let mut f = finding(
+                    "VG111",
+                    format!("{name} can {verb} {what} {where_}: allowed by Cedar {policy}, whatever RBAC says (what {check} looks for)"),
+                );
+                f.namespace = ns.clone();
+                f.subjects.push(who);
+                f.evidence = format!("Cedar {policy} permits {verb} {what} {where_}");
+                out.push(f);
+            }
+        }
+    }
 }
 
 /// Resources a RoleBinding cannot grant (cluster-scoped, or impersonation of users/groups).
@@ -343,6 +491,9 @@ pub(crate) fn run(ctx: &Context<'_>, sel: &Selection, out: &mut Vec<Finding>) {
     }
     if sel.wants("VG109") || sel.wants("VG110") {
         dangling(ctx, out);
+    }
+    if sel.wants("VG111") {
+        pre_permits(ctx, out);
     }
 }
 

@@ -42,6 +42,9 @@ const DOWNWARD: &str = "KubeVirt user guide: Downward metrics";
 const K8S_DRA: &str = "Kubernetes: Dynamic Resource Allocation";
 const K8S_RBAC_GOOD: &str =
     "Kubernetes: RBAC good practices (privilege escalation risks: bind, escalate, impersonate)";
+const K8S_WEBHOOK_AUTHZ: &str =
+    "Kubernetes: Webhook mode and structured authorization configuration (authorizer chain)";
+const CEDAR_K8S: &str = "cedar-access-control-for-k8s: authorization policies";
 
 macro_rules! check {
     ($id:literal, $sev:ident, $cat:ident, $title:literal, $why:expr, $fix:expr, [$($r:expr),*]) => {
@@ -105,6 +108,10 @@ pub const CHECKS: &[CheckInfo] = &[
         "A ServiceAccount named in a binding but absent from its namespace: whoever creates it inherits the access.",
         "Remove the subject from the binding, or create the ServiceAccount deliberately.",
         [K8S_RBAC_GOOD]),
+    check!("VG111", High, Rbac, "Risky right allowed by a Cedar permit policy",
+        "The authorization webhook runs before RBAC: a Cedar `permit` allows a request whatever RBAC says. A permit that reaches migrations, consoles, exec, KubeVirt's control plane, role binding or escalation, impersonation, or pods and secrets grants what the RBAC checks look for, outside RBAC's review.",
+        "Narrow the policy's principal and resource scope (namespaces, named groups), or grant the right through RBAC to the subjects that need it.",
+        [K8S_WEBHOOK_AUTHZ, CEDAR_K8S]),
     check!("VG201", High, KubevirtConfig, "roleAggregationStrategy Manual without the OptOutRoleAggregation gate",
         "KubeVirt's admission rejects this combination; a KubeVirt CR that carries it was not admitted as written or was written around the webhook.",
         "Enable the OptOutRoleAggregation feature gate (v1.8: featureGates; v1.9: Beta, on unless disabled) or remove the strategy.",

@@ -3,7 +3,7 @@
 //! decides: a matching `forbid` denies, a matching `permit` allows, otherwise RBAC (which only
 //! grants) decides. Every offline query and `serve --authorize` go through [`Chain::decide`].
 
-use virtguard_rbac::{Attributes, Decision as RbacDecision, Policy};
+use virtguard_rbac::{Attributes, Decision as RbacDecision, Policy, Subject, SubjectKind, User};
 
 use crate::policy_set::{Decision, Evaluation, PolicyRef, PolicySet};
 use crate::request::{Request, ResourceAttributes};
@@ -172,10 +172,156 @@ impl<'a> Chain<'a> {
     }
 }
 
+/// A member standing for a subject when the chain is asked about the subject as a whole
+/// (`who-can`, `matrix`): a User with only `system:authenticated`; a ServiceAccount with the
+/// groups kube-apiserver gives service accounts; a Group as a nameless member of it (and of
+/// `system:authenticated`, unless the group is `system:unauthenticated`).
+pub fn representative(subject: &Subject) -> User {
+    const AUTHENTICATED: &str = "system:authenticated";
+    match subject.kind {
+        SubjectKind::User => User::new(subject.name.clone(), vec![AUTHENTICATED.to_owned()]),
+        SubjectKind::ServiceAccount => User::new(
+            format!(
+                "system:serviceaccount:{}:{}",
+                subject.namespace, subject.name
+            ),
+            vec![
+                "system:serviceaccounts".to_owned(),
+                format!("system:serviceaccounts:{}", subject.namespace),
+                AUTHENTICATED.to_owned(),
+            ],
+        ),
+        SubjectKind::Group => {
+            let mut groups = vec![subject.name.clone()];
+            if subject.name != "system:unauthenticated" && subject.name != AUTHENTICATED {
+                groups.push(AUTHENTICATED.to_owned());
+            }
+            User::new(String::new(), groups)
+        }
+    }
+}
+
+/// What the Cedar policies say of one subject for one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectVerdict {
+    /// A `forbid` denies the subject's representative member: the subject is left out.
+    pub denied: Option<PolicyRef>,
+    /// A `permit` allows it (so it may act even without RBAC).
+    pub permitted: Option<PolicyRef>,
+    /// Groups named by the policies in which a member would be denied, with the policy:
+    /// the subject is listed "unless in" those groups.
+    pub denied_when_in: Vec<(String, PolicyRef)>,
+    /// When [`denied`](Self::denied): groups named by the policies in which a member would not
+    /// be denied (an `unless` exception): the subject is listed "only when in" those groups.
+    pub allowed_when_in: Vec<String>,
+}
+
+impl SubjectVerdict {
+    /// Whether every member is denied (no group the policies name lifts the `forbid`).
+    pub fn every_member_denied(&self) -> bool {
+        self.denied.is_some() && self.allowed_when_in.is_empty()
+    }
+}
+
+impl PolicySet {
+    /// Groups the policies name (`k8s::Group::"…"`), sorted: the groups whose membership can
+    /// change a decision.
+    pub fn named_groups(&self) -> Vec<String> {
+        named(&self.text(), "k8s::Group::\"")
+    }
+
+    /// Users the policies name (`k8s::User::"…"`), sorted.
+    pub fn named_users(&self) -> Vec<String> {
+        named(&self.text(), "k8s::User::\"")
+    }
+
+    /// Judges `subject` for the request `attrs` (its user is ignored): its representative
+    /// member (see [`representative`]), then that member in each of `groups` in turn.
+    pub fn judge(
+        &self,
+        subject: &Subject,
+        attrs: &Attributes<'_>,
+        groups: &[String],
+    ) -> SubjectVerdict {
+        let member = representative(subject);
+        let mut out = SubjectVerdict::default();
+        // A service account's groups are fixed by kube-apiserver: no other group to try.
+        let groups = if subject.kind == SubjectKind::ServiceAccount {
+            &[]
+        } else {
+            groups
+        };
+        if member.is_privileged() {
+            // kube-apiserver allows system:masters before the webhook is asked.
+            return out;
+        }
+        let ask = |user: &User| {
+            let a = Attributes {
+                user,
+                verb: attrs.verb,
+                request: attrs.request.clone(),
+            };
+            self.decide(&request_of(&a)).decision
+        };
+        match ask(&member) {
+            Decision::Deny { policy } => {
+                out.denied = Some(policy);
+                for g in groups {
+                    if member.groups.contains(g) {
+                        continue;
+                    }
+                    let mut in_group = member.clone();
+                    in_group.groups.push(g.clone());
+                    if !matches!(ask(&in_group), Decision::Deny { .. }) {
+                        out.allowed_when_in.push(g.clone());
+                    }
+                }
+                return out;
+            }
+            Decision::Allow { policy } => out.permitted = Some(policy),
+            Decision::NoOpinion => {}
+        }
+        for g in groups {
+            if member.groups.contains(g) {
+                continue;
+            }
+            let mut in_group = member.clone();
+            in_group.groups.push(g.clone());
+            if let Decision::Deny { policy } = ask(&in_group) {
+                out.denied_when_in.push((g.clone(), policy));
+            }
+        }
+        out
+    }
+}
+
+/// The quoted ids after `prefix` in `text`, sorted and unique.
+fn named(text: &str, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split(prefix)
+        .skip(1)
+        .filter_map(|rest| {
+            let mut id = String::new();
+            let mut chars = rest.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => return Some(id),
+                    '\\' => id.push(chars.next()?),
+                    c => id.push(c),
+                }
+            }
+            None
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use virtguard_rbac::{Binding, PolicyRule, Role, Subject, SubjectKind, User};
+    use virtguard_rbac::{Binding, PolicyRule, Role};
 
     fn rbac() -> Policy {
         let role = Role::cluster(
@@ -228,7 +374,10 @@ when { resource has subresource && resource.subresource == "vnc" };"#;
         let d = chain.decide(&vnc(&dev), true);
         assert!(!d.allowed && d.denied);
         assert!(matches!(&d.by, DecidedBy::Forbid(p) if p.id == "vnc-sre-only"));
-        assert!(d.rbac.as_ref().is_some_and(|r| r.allowed), "explain keeps RBAC's view");
+        assert!(
+            d.rbac.as_ref().is_some_and(|r| r.allowed),
+            "explain keeps RBAC's view"
+        );
         assert!(d.reason(&policy).contains("vnc-sre-only (p.cedar:1)"));
         assert!(!chain.allows(&vnc(&dev)));
 
@@ -248,6 +397,36 @@ when { resource has subresource && resource.subresource == "vnc" };"#;
         let other = User::new("eve", vec![]);
         let d = chain.decide(&Attributes::non_resource(&other, "get", "/healthz"), false);
         assert!(!d.allowed && !d.denied && d.by == DecidedBy::Rbac);
+    }
+
+    #[test]
+    fn judges_subjects_by_a_representative_member() {
+        let set = PolicySet::from_sources(&[("p.cedar".into(), FORBID.into())]).expect("valid");
+        let nobody = User::default();
+        let attrs = vnc(&nobody);
+        let groups = set.named_groups();
+        assert_eq!(groups, ["sre"]);
+        let devs = Subject::new(SubjectKind::Group, "developers", "");
+        let v = set.judge(&devs, &attrs, &groups);
+        assert!(v.denied.as_ref().is_some_and(|p| p.id == "vnc-sre-only"));
+        // Developers who are also in sre are not denied.
+        assert_eq!(v.allowed_when_in, ["sre"]);
+        assert!(!v.every_member_denied());
+        let masters = Subject::new(SubjectKind::Group, "system:masters", "");
+        assert_eq!(
+            set.judge(&masters, &attrs, &groups),
+            SubjectVerdict::default()
+        );
+        let sre = Subject::new(SubjectKind::Group, "sre", "");
+        let v = set.judge(&sre, &attrs, &groups);
+        assert!(v.denied.is_none() && v.permitted.as_ref().is_some_and(|p| p.id == "sre-vnc"));
+        let sa = Subject::new(SubjectKind::ServiceAccount, "builder", "ci");
+        assert_eq!(representative(&sa).name, "system:serviceaccount:ci:builder");
+        let v = set.judge(&sa, &attrs, &groups);
+        assert!(
+            v.every_member_denied(),
+            "a service account is in no other group"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ mod policy_set;
 mod request;
 pub mod source;
 
-pub use chain::{request_of, Chain, ChainDecision, DecidedBy};
+pub use chain::{representative, request_of, Chain, ChainDecision, DecidedBy, SubjectVerdict};
 pub use error::{PolicyError, SourceError};
 pub use lockout::{describe, probes, Guard, Lockout, Probe, CEDAR_WEBHOOK_USER};
 pub use object::{policy_object_source, POLICY_API_VERSION, POLICY_KIND};

@@ -330,6 +330,11 @@ impl PolicySet {
         }
     }
 
+    /// The policies as Cedar text (for scanning the entities they name).
+    pub(crate) fn text(&self) -> String {
+        self.set.to_string()
+    }
+
     /// The loaded policies in load order.
     pub fn policies(&self) -> &[PolicyEntry] {
         &self.entries

@@ -3,7 +3,9 @@
 //!
 //! Each review is evaluated literally, as kube-apiserver evaluates one: the groups are exactly
 //! those given, and a member of `system:masters` is allowed before RBAC is asked, as
-//! kube-apiserver's privileged-group authorizer does. A review that cannot be evaluated gets
+//! kube-apiserver's privileged-group authorizer does. With Cedar policies (`--policies`, or Policy
+//! objects in the snapshot) the chain is kube-apiserver's with the webhook in it: a `forbid`
+//! denies (`denied: true`), a `permit` allows, otherwise RBAC decides. A review that cannot be evaluated gets
 //! `status.evaluationError` on its own line and the others go on. Reviews are answered in
 //! parallel and written in input order.
 
@@ -74,9 +76,24 @@ fn s<'x>(v: &'x Option<Cow<'_, str>>) -> &'x str {
     v.as_deref().unwrap_or("")
 }
 
+/// What reviews are answered against: RBAC, behind the Cedar policies when there are any.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    policy: &'a Policy,
+    cedar: Option<&'a virtguard_policy::PolicySet>,
+}
+
 /// The status of one review, or the reason it could not be evaluated.
 enum Answer {
-    Decided(Decision),
+    /// RBAC decided (the Cedar policies, if any, had no opinion; their evaluation errors, if
+    /// any, are the second field).
+    Decided(Decision, Option<String>),
+    /// A Cedar policy decided: allowed by a `permit`, or denied by a `forbid`.
+    Cedar {
+        allowed: bool,
+        reason: String,
+        errors: Option<String>,
+    },
     /// A member of `system:masters`: kube-apiserver's privileged-group authorizer allows the
     /// request before RBAC is asked, and gives no reason.
     Privileged,
@@ -113,7 +130,7 @@ fn set_user(user: &mut User, name: &str, groups: &[Cow<'_, str>]) {
     }
 }
 
-fn evaluate(policy: &Policy, r: &Review<'_>, user: &mut User) -> Answer {
+fn evaluate(ctx: &Ctx<'_>, r: &Review<'_>, text: &str, user: &mut User) -> Answer {
     if s(&r.kind) != "SubjectAccessReview" {
         return Answer::Error(format!(
             "kind must be SubjectAccessReview, got \"{}\"",
@@ -168,7 +185,35 @@ fn evaluate(policy: &Policy, r: &Review<'_>, user: &mut User) -> Answer {
         ),
         (None, Some(n)) => Attributes::non_resource(user, s(&n.verb), s(&n.path)),
     };
-    Answer::Decided(policy.decide(&attrs))
+    let mut cedar_errors = None;
+    if let Some(set) = ctx.cedar {
+        // Cedar sees the whole spec (uid, extra, selectors), as the webhook would.
+        let eval = match serde_json::from_str::<Value>(text)
+            .and_then(|v| virtguard_policy::Request::from_review(&v))
+        {
+            Ok(req) => set.decide(&req),
+            Err(e) => return Answer::Error(format!("spec: {e}")),
+        };
+        let errors = (!eval.errors.is_empty()).then(|| eval.errors.join("; "));
+        match eval.decision {
+            virtguard_policy::Decision::Deny { policy } => {
+                return Answer::Cedar {
+                    allowed: false,
+                    reason: format!("denied by Cedar {policy}"),
+                    errors,
+                }
+            }
+            virtguard_policy::Decision::Allow { policy } => {
+                return Answer::Cedar {
+                    allowed: true,
+                    reason: format!("allowed by Cedar {policy}"),
+                    errors,
+                }
+            }
+            virtguard_policy::Decision::NoOpinion => cedar_errors = errors,
+        }
+    }
+    Answer::Decided(ctx.policy.decide(&attrs), cedar_errors)
 }
 
 /// Appends a string as a JSON string literal.
@@ -185,7 +230,21 @@ fn push_status(
     reasons: &mut FxHashMap<(usize, usize), Box<[u8]>>,
 ) {
     match a {
-        Answer::Decided(d) => {
+        Answer::Cedar {
+            allowed,
+            reason,
+            errors,
+        } => {
+            let _ = write!(out, "{{\"allowed\":{allowed},\"denied\":{}", !allowed);
+            out.extend_from_slice(b",\"reason\":");
+            push_json_str(out, reason);
+            if let Some(e) = errors {
+                out.extend_from_slice(b",\"evaluationError\":");
+                push_json_str(out, e);
+            }
+            out.push(b'}');
+        }
+        Answer::Decided(d, cedar_errors) => {
             let _ = write!(out, "{{\"allowed\":{},\"denied\":false", d.allowed);
             match d.grants.first() {
                 Some(g) if d.allowed => {
@@ -204,6 +263,10 @@ fn push_status(
                         push_json_str(out, &reason);
                     }
                 }
+            }
+            if let Some(e) = cedar_errors {
+                out.extend_from_slice(b",\"evaluationError\":");
+                push_json_str(out, e);
             }
             out.push(b'}');
         }
@@ -232,7 +295,7 @@ fn push_error_line(out: &mut Vec<u8>, where_: &str, msg: &str) {
 /// when one is needed.
 fn answer_json_text(
     out: &mut Vec<u8>,
-    policy: &Policy,
+    ctx: &Ctx<'_>,
     text: &str,
     where_: &dyn Fn() -> String,
 ) -> bool {
@@ -245,8 +308,15 @@ fn answer_json_text(
         }
     };
     SCRATCH.with_borrow_mut(|scratch| {
-        let answer = evaluate(policy, &review, &mut scratch.user);
-        write_answer(out, policy, text, &review, &answer, &mut scratch.reasons)
+        let answer = evaluate(ctx, &review, text, &mut scratch.user);
+        write_answer(
+            out,
+            ctx.policy,
+            text,
+            &review,
+            &answer,
+            &mut scratch.reasons,
+        )
     })
 }
 
@@ -301,7 +371,10 @@ const BATCH_LINES: usize = 16 * 1024;
 pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
     let loaded = load_all(g)?;
     let mut timer = crate::timing::Timer::from_env();
-    let policy = &loaded.policy;
+    let ctx = Ctx {
+        policy: &loaded.policy,
+        cedar: loaded.cedar.as_ref().filter(|c| !c.is_empty()),
+    };
     // The reviews are read after the snapshot is loaded: they then reuse memory the load freed
     // (read while loading, they cost 25 MiB more peak and saved no time).
     let mut text = String::new();
@@ -334,7 +407,7 @@ pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
                     let mut failed = false;
                     for (i, l) in chunk {
                         failed |=
-                            answer_json_text(&mut buf, policy, l, &|| format!("{name}:{}", i + 1));
+                            answer_json_text(&mut buf, &ctx, l, &|| format!("{name}:{}", i + 1));
                     }
                     (buf, failed)
                 })
@@ -346,7 +419,7 @@ pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
         }
     } else {
         let mut buf = Vec::new();
-        failed = yaml_or_json_stream(&mut buf, policy, &text, name);
+        failed = yaml_or_json_stream(&mut buf, &ctx, &text, name);
         out.write_all(&buf)?;
     }
     out.flush()?;
@@ -367,7 +440,7 @@ fn looks_like_json_lines(text: &str) -> bool {
 
 /// A pretty-printed JSON stream or a YAML stream, answered in order; returns whether any
 /// review failed.
-fn yaml_or_json_stream(out: &mut Vec<u8>, policy: &Policy, text: &str, name: &str) -> bool {
+fn yaml_or_json_stream(out: &mut Vec<u8>, ctx: &Ctx<'_>, text: &str, name: &str) -> bool {
     let mut failed = false;
     if text.trim_start().starts_with('{') {
         let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
@@ -376,7 +449,7 @@ fn yaml_or_json_stream(out: &mut Vec<u8>, policy: &Policy, text: &str, name: &st
                 None => break,
                 Some(Ok(v)) => {
                     let t = v.to_string();
-                    failed |= answer_json_text(out, policy, &t, &|| name.to_string());
+                    failed |= answer_json_text(out, ctx, &t, &|| name.to_string());
                 }
                 Some(Err(e)) => {
                     push_error_line(
@@ -396,7 +469,7 @@ fn yaml_or_json_stream(out: &mut Vec<u8>, policy: &Policy, text: &str, name: &st
             Ok(None) => {}
             Ok(Some(v)) => {
                 let t = v.to_string();
-                failed |= answer_json_text(out, policy, &t, &where_);
+                failed |= answer_json_text(out, ctx, &t, &where_);
             }
             Err(e) => {
                 push_error_line(out, &where_(), &format!("invalid YAML: {e}"));

@@ -194,6 +194,9 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     if timing {
         eprintln!("timing: audit: load {:?}", t0.elapsed());
     }
+    let cedar = crate::input::policy_set(&g.policies, &snapshot.objects, g.allow_lockout)?
+        .filter(|c| !c.is_empty())
+        .map(CedarPre::new);
     let policy = virtguard_rbac::Policy::new(snapshot.roles(), snapshot.bindings());
     // The policy holds the RBAC now: keep only the objects the other checks read (everything
     // but RBAC, and the component roles compared with the release), free the rest off the
@@ -227,6 +230,9 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         eprintln!("timing: audit: policy {:?}", t0.elapsed());
     }
     let mut ctx = Context::new(&kept, &policy, &defaults, version, &nodes, &skipped);
+    ctx.pre = cedar
+        .as_ref()
+        .map(|c| c as &dyn virtguard_audit::PreAuthorizer);
     ctx.now = Some(match &a.now {
         Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .with_context(|| format!("--now {t:?}: not an RFC 3339 time"))?,
@@ -296,4 +302,106 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     std::mem::forget((policy, kept, defaults));
     let failed = fail_on.is_some_and(|t| findings.iter().any(|f| f.severity >= t));
     Ok(if failed { EXIT_FINDINGS } else { 0 })
+}
+
+/// The Cedar policies as the authorizer before RBAC, for the RBAC checks: a grant every member
+/// of whose subject a `forbid` denies is not reported, and a `permit` of a risky right is
+/// (VG111). Subjects are judged by a representative member (`virtguard_policy::representative`)
+/// and the groups the policies name; the permit search asks the users and groups the policies
+/// name and the broad groups.
+struct CedarPre {
+    set: virtguard_policy::PolicySet,
+    groups: Vec<String>,
+    candidates: Vec<virtguard_rbac::Subject>,
+}
+
+impl CedarPre {
+    fn new(set: virtguard_policy::PolicySet) -> Self {
+        use virtguard_rbac::{Subject, SubjectKind};
+        let groups = set.named_groups();
+        let mut candidates: Vec<Subject> = groups
+            .iter()
+            .chain(
+                [
+                    "system:authenticated",
+                    "system:unauthenticated",
+                    "system:serviceaccounts",
+                ]
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .iter(),
+            )
+            .map(|g| Subject::new(SubjectKind::Group, g.clone(), ""))
+            .collect();
+        candidates.extend(
+            set.named_users()
+                .into_iter()
+                .map(|u| Subject::new(SubjectKind::User, u, "")),
+        );
+        candidates.sort();
+        candidates.dedup();
+        CedarPre {
+            set,
+            groups,
+            candidates,
+        }
+    }
+
+    fn judge(
+        &self,
+        subject: &virtguard_rbac::Subject,
+        namespace: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+    ) -> virtguard_policy::SubjectVerdict {
+        let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+        let nobody = virtguard_rbac::User::default();
+        let attrs = virtguard_rbac::Attributes::resource(
+            &nobody,
+            verb,
+            virtguard_rbac::ResourceAttributes {
+                namespace,
+                api_group: group,
+                resource,
+                subresource,
+                name: "",
+            },
+        );
+        self.set.judge(subject, &attrs, &self.groups)
+    }
+}
+
+impl virtguard_audit::PreAuthorizer for CedarPre {
+    fn denies(
+        &self,
+        subject: &virtguard_rbac::Subject,
+        namespace: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+    ) -> bool {
+        self.judge(subject, namespace, verb, group, resource)
+            .every_member_denied()
+    }
+
+    fn permits(
+        &self,
+        namespace: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+    ) -> Vec<(virtguard_rbac::Subject, String)> {
+        self.candidates
+            .iter()
+            .filter_map(|c| {
+                let v = self.judge(c, namespace, verb, group, resource);
+                match (&v.denied, v.permitted) {
+                    (None, Some(p)) => Some((c.clone(), p.to_string())),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Result};
 use serde_json::json;
+use virtguard_policy::{ChainDecision, DecidedBy};
 use virtguard_rbac::{Policy, User};
 
 use crate::args::{CanIArgs, Global, Output};
@@ -34,14 +35,17 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
     let target = Target::parse(&a.request, &loaded.discovery)?;
     let policy = &loaded.policy;
     let attrs = target.attributes(&user);
-    let decision = if a.explain || matches!(g.output, Some(Output::Json | Output::Yaml)) {
-        policy.explain(&attrs)
-    } else {
-        policy.decide(&attrs)
+    let explain = a.explain || matches!(g.output, Some(Output::Json | Output::Yaml));
+    // kube-apiserver's chain: the privileged group, the Cedar webhook (when policies are
+    // given), then RBAC. RBAC's own answer is always computed for the explanation.
+    let chained = loaded.chain().decide(&attrs, true);
+    let decision = match chained.rbac.clone() {
+        Some(d) if explain => d,
+        Some(d) => d,
+        None => policy.decide(&attrs),
     };
-    // kube-apiserver's privileged-group authorizer answers before RBAC.
-    let privileged = user.is_privileged();
-    let allowed = privileged || decision.allowed;
+    let privileged = chained.by == DecidedBy::Privileged;
+    let allowed = chained.allowed;
     let code = if allowed { 0 } else { 1 };
     if g.quiet {
         return Ok(code);
@@ -49,11 +53,18 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
     for w in &target.warnings {
         eprintln!("warning: {w}");
     }
-    let reason = if privileged {
-        String::new()
-    } else {
-        decision.reason(policy)
-    };
+    let reason = chained.reason(policy);
+    let cedar_json = chained.cedar.as_ref().map(|e| {
+        json!({
+            "decision": match &chained.by {
+                DecidedBy::Forbid(_) => "deny",
+                DecidedBy::Permit(_) => "allow",
+                _ => "no-opinion",
+            },
+            "matched": e.matched.iter().map(|p| json!({"id": p.id, "source": p.source})).collect::<Vec<_>>(),
+            "errors": e.errors,
+        })
+    });
     let mut notes = target.notes.clone();
     if privileged {
         notes.push(PRIVILEGED_NOTE.to_string());
@@ -62,8 +73,14 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
         Some(o @ (Output::Json | Output::Yaml)) => {
             let v = json!({
                 "allowed": allowed,
-                "denied": false,
+                "denied": chained.denied,
                 "reason": reason,
+                "decidedBy": match &chained.by {
+                    DecidedBy::Privileged => "system:masters",
+                    DecidedBy::Forbid(_) | DecidedBy::Permit(_) => "cedar",
+                    DecidedBy::Rbac => "rbac",
+                },
+                "cedar": cedar_json,
                 "user": {"name": user.name, "groups": user.groups},
                 "request": target.to_json(),
                 "grants": decision.grants.iter().map(|g| grant_json(policy, g)).collect::<Vec<_>>(),
@@ -82,6 +99,7 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
                 println!("no - {reason}");
             }
             if a.explain {
+                print!("{}", cedar_text(&chained));
                 print!(
                     "{}",
                     explain_text(policy, &user, &target, &decision, privileged)
@@ -90,6 +108,33 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// What the Cedar policies said, for `--explain` (nothing without policies).
+fn cedar_text(chained: &ChainDecision) -> String {
+    let Some(eval) = &chained.cedar else {
+        return String::new();
+    };
+    let mut s = String::new();
+    match &chained.by {
+        DecidedBy::Forbid(p) => {
+            s.push_str(&format!("denied by Cedar {p}, before RBAC is asked\n"));
+        }
+        DecidedBy::Permit(p) => {
+            s.push_str(&format!("allowed by Cedar {p}, before RBAC is asked\n"));
+        }
+        _ => s.push_str("Cedar policies: no policy matches (no opinion): RBAC decides\n"),
+    }
+    for p in eval.matched.iter().skip(1) {
+        s.push_str(&format!("  also matching: {p}\n"));
+    }
+    for e in &eval.errors {
+        s.push_str(&format!("  policy skipped (evaluation error): {e}\n"));
+    }
+    if matches!(chained.by, DecidedBy::Forbid(_) | DecidedBy::Permit(_)) {
+        s.push_str("what RBAC alone says:\n");
+    }
+    s
 }
 
 fn explain_text(

@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
+use virtguard_policy::{representative, request_of, Decision as CedarDecision, PolicySet};
 use virtguard_rbac::{rule_allows, Attributes, Policy, ResourceAttributes, SubjectKind, User};
 use virtguard_report::html_escape as esc;
 
@@ -256,12 +257,14 @@ fn letter(verb: &str) -> char {
     }
 }
 
-/// A row: its name and, per column, the verbs allowed.
+/// A row: its name and, per column, the verbs allowed (and those RBAC grants but a Cedar
+/// `forbid` denies).
 struct Row {
     kind: String,
     name: String,
     namespace: String,
     cells: Vec<Vec<&'static str>>,
+    denied: Vec<Vec<&'static str>>,
 }
 
 fn attrs<'a>(user: &'a User, verb: &'a str, c: &'a Column, ns: &'a str) -> Attributes<'a> {
@@ -278,21 +281,48 @@ fn attrs<'a>(user: &'a User, verb: &'a str, c: &'a Column, ns: &'a str) -> Attri
     )
 }
 
-fn user_row(policy: &Policy, kind: &str, name: &str, sa_ns: &str, user: &User, ns: &str) -> Row {
+/// A subject's row: RBAC for `user` (the subject's own grants), then the Cedar policies for
+/// `member` (the subject as a whole: see `virtguard_policy::representative`), which may deny a
+/// verb RBAC grants or allow one it does not.
+fn user_row(
+    policy: &Policy,
+    cedar: Option<&PolicySet>,
+    who: (&str, &str, &str),
+    user: &User,
+    member: &User,
+    ns: &str,
+) -> Row {
+    let (kind, name, sa_ns) = who;
+    let mut cells = Vec::new();
+    let mut denied = Vec::new();
+    for c in COLUMNS {
+        let mut allowed = Vec::new();
+        let mut forbidden = Vec::new();
+        for &v in c.verbs {
+            let rbac = policy.allows(&attrs(user, v, c, ns));
+            let said = match cedar {
+                Some(set) if !member.is_privileged() => {
+                    set.decide(&request_of(&attrs(member, v, c, ns))).decision
+                }
+                _ => CedarDecision::NoOpinion,
+            };
+            match said {
+                CedarDecision::Deny { .. } if rbac => forbidden.push(v),
+                CedarDecision::Deny { .. } => {}
+                CedarDecision::Allow { .. } => allowed.push(v),
+                CedarDecision::NoOpinion if rbac => allowed.push(v),
+                CedarDecision::NoOpinion => {}
+            }
+        }
+        cells.push(allowed);
+        denied.push(forbidden);
+    }
     Row {
         kind: kind.to_string(),
         name: name.to_string(),
         namespace: sa_ns.to_string(),
-        cells: COLUMNS
-            .iter()
-            .map(|c| {
-                c.verbs
-                    .iter()
-                    .copied()
-                    .filter(|v| policy.allows(&attrs(user, v, c, ns)))
-                    .collect()
-            })
-            .collect(),
+        cells,
+        denied,
     }
 }
 
@@ -305,6 +335,7 @@ fn role_row(policy: &Policy, name: &str, ns: &str, cluster_wide: bool) -> Option
         .iter()
         .find(|r| r.name == *name && (r.namespace.is_empty() || r.namespace == ns))?;
     Some(Row {
+        denied: vec![Vec::new(); COLUMNS.len()],
         kind: role.kind.as_str().to_string(),
         name: role.name.clone(),
         namespace: role.namespace.clone(),
@@ -354,11 +385,12 @@ pub fn default_roles_fragment(policy: &Policy) -> String {
 pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
     let loaded = load_all(g)?;
     let policy = &loaded.policy;
+    let cedar = loaded.cedar.as_ref().filter(|c| !c.is_empty());
     let ns = a.namespace.clone().unwrap_or_else(|| "default".to_string());
     let mut rows = Vec::new();
     if let Some(u) = &a.as_user {
         let user = User::impersonated(u, &a.as_group);
-        rows.push(user_row(policy, "User", u, "", &user, &ns));
+        rows.push(user_row(policy, cedar, ("User", u, ""), &user, &user, &ns));
     } else if !a.roles.is_empty() {
         for name in &a.roles {
             let Some(row) = role_row(policy, name, &ns, a.cluster_wide) else {
@@ -394,8 +426,16 @@ pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
             let Some(user) = User::from_subject(&subject) else {
                 continue;
             };
-            let row = user_row(policy, kind.as_str(), &name, &sa_ns, &user, &ns);
-            if row.cells.iter().any(|c| !c.is_empty()) {
+            let member = representative(&subject);
+            let row = user_row(
+                policy,
+                cedar,
+                (kind.as_str(), &name, &sa_ns),
+                &user,
+                &member,
+                &ns,
+            );
+            if row.cells.iter().chain(&row.denied).any(|c| !c.is_empty()) {
                 rows.push(row);
             }
         }
@@ -423,6 +463,12 @@ pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
                         .map(|(c, v)| (c.label.to_string(), json!(v))).collect();
                     let mut o = json!({"kind": r.kind, "name": r.name, "cells": cells});
                     if !r.namespace.is_empty() { o["namespace"] = json!(r.namespace); }
+                    if cedar.is_some() {
+                        let denied: serde_json::Map<String, Value> = COLUMNS.iter().zip(&r.denied)
+                            .filter(|(_, v)| !v.is_empty())
+                            .map(|(c, v)| (c.label.to_string(), json!(v))).collect();
+                        o["deniedByPolicy"] = Value::Object(denied);
+                    }
                     o
                 }).collect::<Vec<_>>(),
             });
@@ -443,9 +489,13 @@ pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
                     q(&r.name),
                     q(&r.namespace)
                 ));
-                for cell in &r.cells {
+                for (cell, denied) in r.cells.iter().zip(&r.denied) {
                     out.push(',');
-                    out.push_str(&q(&cell.join(" ")));
+                    let mut text = cell.join(" ");
+                    if !denied.is_empty() {
+                        text.push_str(&format!(" denied: {}", denied.join(" ")));
+                    }
+                    out.push_str(&q(text.trim_start()));
                 }
                 out.push('\n');
             }
@@ -463,16 +513,24 @@ pub fn run(g: &Global, a: &MatrixArgs) -> Result<u8> {
                     format!("{} {}/{}", r.kind, r.namespace, r.name)
                 };
                 let mut line = vec![who];
-                for cell in &r.cells {
-                    line.push(if cell.is_empty() {
+                for (cell, denied) in r.cells.iter().zip(&r.denied) {
+                    let mut text: String = cell.iter().map(|v| letter(v)).collect();
+                    if !denied.is_empty() {
+                        text.push('!');
+                        text.extend(denied.iter().map(|v| letter(v)));
+                    }
+                    line.push(if text.is_empty() {
                         "-".to_string()
                     } else {
-                        cell.iter().map(|v| letter(v)).collect()
+                        text
                     });
                 }
                 table.push(line);
             }
             println!("namespace {ns}; g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection");
+            if cedar.is_some() {
+                println!("after !: verbs RBAC grants that a Cedar policy denies");
+            }
             print!("{}", crate::render::table(&table));
         }
         other => bail!("unknown matrix format \"{other}\" (text, json, yaml, csv, html)"),
@@ -516,27 +574,41 @@ fn table_html(rows: &[Row]) -> String {
             format!("{} {}/{}", r.kind, r.namespace, r.name)
         };
         s.push_str(&format!("<tr><td class=\"who\">{}</td>", esc(&who)));
-        for (c, cell) in COLUMNS.iter().zip(&r.cells) {
-            let class = if cell.is_empty() {
+        for ((c, cell), denied) in COLUMNS.iter().zip(&r.cells).zip(&r.denied) {
+            let class = if !denied.is_empty() {
+                "denied"
+            } else if cell.is_empty() {
                 "none"
             } else if cell.len() == c.verbs.len() {
                 "all"
             } else {
                 "some"
             };
-            let text: String = if cell.is_empty() {
-                "-".into()
-            } else {
-                cell.iter().map(|v| letter(v)).collect()
-            };
+            let mut text: String = cell.iter().map(|v| letter(v)).collect();
+            let mut title = cell.join(", ");
+            if !denied.is_empty() {
+                text.push('!');
+                text.extend(denied.iter().map(|v| letter(v)));
+                title.push_str(&format!(
+                    " (denied by a Cedar policy: {})",
+                    denied.join(", ")
+                ));
+            }
+            if text.is_empty() {
+                text.push('-');
+            }
             s.push_str(&format!(
                 "<td class=\"{class}\" title=\"{}\">{}</td>",
-                esc(&cell.join(", ")),
+                esc(&title),
                 esc(&text)
             ));
         }
         s.push_str("</tr>\n");
     }
-    s.push_str("</table>\n<p>g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection</p>\n");
+    s.push_str("</table>\n<p>g get, l list, w watch, c create, u update, p patch, d delete, D deletecollection");
+    if rows.iter().any(|r| r.denied.iter().any(|d| !d.is_empty())) {
+        s.push_str("; after !: verbs RBAC grants that a Cedar policy denies");
+    }
+    s.push_str("</p>\n");
     s
 }
