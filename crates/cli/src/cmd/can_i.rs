@@ -35,15 +35,13 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
     let target = Target::parse(&a.request, &loaded.discovery)?;
     let policy = &loaded.policy;
     let attrs = target.attributes(&user);
-    let explain = a.explain || matches!(g.output, Some(Output::Json | Output::Yaml));
     // kube-apiserver's chain: the privileged group, the Cedar webhook (when policies are
-    // given), then RBAC. RBAC's own answer is always computed for the explanation.
+    // given), then RBAC. RBAC's own answer (every grant) is kept for the explanation.
     let chained = loaded.chain().decide(&attrs, true);
-    let decision = match chained.rbac.clone() {
-        Some(d) if explain => d,
-        Some(d) => d,
-        None => policy.decide(&attrs),
-    };
+    let decision = chained
+        .rbac
+        .clone()
+        .unwrap_or_else(|| policy.explain(&attrs));
     let privileged = chained.by == DecidedBy::Privileged;
     let allowed = chained.allowed;
     let code = if allowed { 0 } else { 1 };
@@ -54,8 +52,11 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
         eprintln!("warning: {w}");
     }
     let reason = chained.reason(policy);
-    let cedar_json = chained.cedar.as_ref().map(|e| {
-        json!({
+    let has_policies = loaded.chain().has_policies();
+    let cedar_json = has_policies.then(|| match &chained.cedar {
+        // system:masters: kube-apiserver does not ask the webhook.
+        None => json!({"decision": "not-asked", "matched": [], "errors": []}),
+        Some(e) => json!({
             "decision": match &chained.by {
                 DecidedBy::Forbid(_) => "deny",
                 DecidedBy::Permit(_) => "allow",
@@ -63,7 +64,7 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
             },
             "matched": e.matched.iter().map(|p| json!({"id": p.id, "source": p.source})).collect::<Vec<_>>(),
             "errors": e.errors,
-        })
+        }),
     });
     let mut notes = target.notes.clone();
     if privileged {
@@ -71,16 +72,10 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
     }
     match g.output {
         Some(o @ (Output::Json | Output::Yaml)) => {
-            let v = json!({
+            let mut v = json!({
                 "allowed": allowed,
                 "denied": chained.denied,
                 "reason": reason,
-                "decidedBy": match &chained.by {
-                    DecidedBy::Privileged => "system:masters",
-                    DecidedBy::Forbid(_) | DecidedBy::Permit(_) => "cedar",
-                    DecidedBy::Rbac => "rbac",
-                },
-                "cedar": cedar_json,
                 "user": {"name": user.name, "groups": user.groups},
                 "request": target.to_json(),
                 "grants": decision.grants.iter().map(|g| grant_json(policy, g)).collect::<Vec<_>>(),
@@ -88,6 +83,15 @@ pub fn run(g: &Global, a: &CanIArgs) -> Result<u8> {
                 "notes": notes,
                 "warnings": target.warnings,
             });
+            if let Some(c) = cedar_json {
+                // Only with policies: without them the output is RBAC's, as before.
+                v["decidedBy"] = json!(match &chained.by {
+                    DecidedBy::Privileged => "system:masters",
+                    DecidedBy::Forbid(_) | DecidedBy::Permit(_) => "cedar",
+                    DecidedBy::Rbac => "rbac",
+                });
+                v["cedar"] = c;
+            }
             print_structured(&v, o == Output::Yaml)?;
         }
         _ => {
