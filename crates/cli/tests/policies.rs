@@ -478,3 +478,44 @@ fn invalid_policies_and_lockouts_are_refused_in_one_line() {
         "accepted with --allow-lockout, and denies"
     );
 }
+
+#[test]
+fn paths_skip_edges_a_forbid_denies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.cedar");
+    std::fs::write(
+        &p,
+        r#"@id("no-exec-into-kubevirt")
+forbid (principal, action, resource is k8s::Resource)
+when { resource.resource == "pods" && resource has subresource && resource.subresource == "exec" && resource has namespace && resource.namespace == "kubevirt" };
+"#,
+    )
+    .expect("write");
+    let to_node = |extra: &[&str]| -> bool {
+        let mut args = vec![
+            "paths",
+            "-f",
+            EX,
+            "--from",
+            "Group:support",
+            "--to",
+            "node",
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        let out = vg(&args);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        v["paths"]
+            .as_array()
+            .expect("paths")
+            .iter()
+            .any(|p| p["target"] == "node")
+    };
+    assert!(to_node(&[]), "support execs into virt-handler");
+    assert!(
+        !to_node(&["--policies", p.to_str().expect("utf-8")]),
+        "the forbid prunes that edge"
+    );
+}

@@ -201,9 +201,14 @@ const POD_CREATORS: &[(&str, &str)] = &[
     ("batch", "cronjobs"),
 ];
 
+/// An authorizer before RBAC that may deny a request (the Cedar policies of `--policies`):
+/// `true` prunes the edge the request would enable.
+pub type Deny<'a> = &'a (dyn Fn(&Attributes<'_>) -> bool + Sync);
+
 struct Search<'a> {
     policy: &'a Policy,
     facts: &'a Facts,
+    deny: Option<Deny<'a>>,
 }
 
 impl Search<'_> {
@@ -227,6 +232,9 @@ impl Search<'_> {
                 name,
             },
         );
+        if self.deny.is_some_and(|deny| deny(&attrs)) {
+            return None;
+        }
         let d = self.policy.decide(&attrs);
         d.allowed.then(|| d.grants.into_iter().take(1).collect())
     }
@@ -557,7 +565,23 @@ fn subjects(policy: &Policy, facts: &Facts) -> Vec<Identity> {
 
 /// Finds the shortest path from each subject to each wanted target.
 pub fn find_paths(policy: &Policy, facts: &Facts, opts: &Options) -> Answer {
-    let search = Search { policy, facts };
+    find_paths_with(policy, facts, opts, None)
+}
+
+/// [`find_paths`] behind an authorizer that may deny requests: an edge whose request it
+/// denies is not taken (a Cedar `forbid` in kube-apiserver's chain). Edges are still only
+/// what RBAC grants: what such an authorizer allows beyond RBAC is not searched.
+pub fn find_paths_with(
+    policy: &Policy,
+    facts: &Facts,
+    opts: &Options,
+    deny: Option<Deny<'_>>,
+) -> Answer {
+    let search = Search {
+        policy,
+        facts,
+        deny,
+    };
     let starts = match &opts.from {
         Some(id) => vec![id.clone()],
         None => subjects(policy, facts),

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
-use virtguard_paths::{find_paths, Facts, Gain, Identity, Options, Target};
+use virtguard_paths::{find_paths_with, Facts, Gain, Identity, Options, Target};
 
 use crate::args::{Global, Output, PathsArgs};
 use crate::input::{gather, print_warnings, wants_live};
@@ -48,8 +48,20 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
         crate::input::announce(&d.note, added, g.quiet);
     }
     let facts = Facts::from_objects(&snapshot.objects);
+    let cedar = crate::input::policy_set(&g.policies, &snapshot.objects, g.allow_lockout)?
+        .filter(|c| !c.is_empty());
     let policy = virtguard_rbac::Policy::new(snapshot.roles(), snapshot.bindings());
-    let answer = find_paths(
+    // A Cedar `forbid` prunes the edges it denies (system:masters is never asked).
+    let deny = |attrs: &virtguard_rbac::Attributes<'_>| {
+        cedar.as_ref().is_some_and(|set| {
+            !attrs.user.is_privileged()
+                && matches!(
+                    set.decide(&virtguard_policy::request_of(attrs)).decision,
+                    virtguard_policy::Decision::Deny { .. }
+                )
+        })
+    };
+    let answer = find_paths_with(
         &policy,
         &facts,
         &Options {
@@ -57,6 +69,9 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
             to,
             max_steps: a.max_steps,
         },
+        cedar
+            .is_some()
+            .then_some(&deny as virtguard_paths::Deny<'_>),
     );
     let found = !answer.paths.is_empty();
     match g.output {
