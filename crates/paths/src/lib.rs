@@ -9,10 +9,16 @@
 
 pub mod facts;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 use serde::Serialize;
-use virtguard_rbac::{Attributes, Grant, Policy, ResourceAttributes, SubjectKind, User};
+use virtguard_rbac::{
+    api_group_matches, resource_matches, verb_matches, Attributes, BindingKind, Grant, Policy,
+    ResourceAttributes, SubjectKind, User,
+};
 
 pub use facts::{Facts, PowerfulPod};
 
@@ -211,7 +217,55 @@ struct Search<'a> {
     deny: Option<Deny<'a>>,
 }
 
+/// The namespaced requests the per-namespace edges ask: `(verb, group, resource, subresource)`.
+const NAMESPACED_EDGES: &[(&str, &str, &str, &str)] = &[
+    ("create", "", "pods", ""),
+    ("create", "apps", "deployments", ""),
+    ("create", "apps", "daemonsets", ""),
+    ("create", "apps", "replicasets", ""),
+    ("create", "apps", "statefulsets", ""),
+    ("create", "batch", "jobs", ""),
+    ("create", "batch", "cronjobs", ""),
+    ("create", "", "serviceaccounts", "token"),
+    ("impersonate", "", "serviceaccounts", ""),
+    ("create", "kubevirt.io", "virtualmachines", ""),
+    ("get", "", "secrets", ""),
+    ("list", "", "secrets", ""),
+];
+
 impl Search<'_> {
+    /// The namespaces whose per-namespace edges need asking for `u`: those with a RoleBinding
+    /// that applies to it, or all (`None`) when a ClusterRoleBinding of it has a rule that
+    /// could grant one of [`NAMESPACED_EDGES`] (whatever its resourceNames). In any other
+    /// namespace only ClusterRoleBindings apply to `u`, and none of them grants an edge, so
+    /// skipping it changes no answer; it saves asking every namespace for every identity.
+    fn namespaces_to_ask(&self, u: &User) -> Option<std::collections::HashSet<&str>> {
+        let cluster = self.policy.rules_for(u, "");
+        let relevant = cluster.rules.iter().any(|r| {
+            NAMESPACED_EDGES.iter().any(|(verb, group, resource, sub)| {
+                let combined = if sub.is_empty() {
+                    (*resource).to_string()
+                } else {
+                    format!("{resource}/{sub}")
+                };
+                verb_matches(r.rule, verb)
+                    && api_group_matches(r.rule, group)
+                    && resource_matches(r.rule, &combined, sub)
+            })
+        });
+        if relevant {
+            return None;
+        }
+        Some(
+            self.policy
+                .bindings()
+                .iter()
+                .filter(|b| b.kind == BindingKind::RoleBinding && b.applies_to(u).is_some())
+                .map(|b| b.namespace.as_str())
+                .collect(),
+        )
+    }
+
     /// The first grant allowing the request, if allowed.
     fn can(
         &self,
@@ -446,7 +500,12 @@ impl Search<'_> {
                 }
             }
         }
+        let asked = self.namespaces_to_ask(&u);
+        let ask = |ns: &str| asked.as_ref().is_none_or(|a| a.contains(ns));
         for ns in &self.facts.namespaces {
+            if !ask(ns) {
+                continue;
+            }
             let creator = POD_CREATORS.iter().find_map(|(grp, res)| {
                 self.can(&u, "create", (grp, res, ""), ns, "")
                     .map(|g| (*grp, *res, g))
@@ -516,7 +575,7 @@ impl Search<'_> {
         }
         for (ns, secret, sa) in &self.facts.token_secrets {
             let target = Identity::service_account(ns, sa);
-            if &target == id {
+            if &target == id || !ask(ns) {
                 continue;
             }
             if let Some(g) = self
@@ -563,6 +622,39 @@ fn subjects(policy: &Policy, facts: &Facts) -> Vec<Identity> {
     out.into_iter().collect()
 }
 
+/// A node of the breadth-first search: the step that reached it (an index into an identity's
+/// shared step list) and the node it was taken from.
+struct Node {
+    parent: Option<usize>,
+    step: Option<(Rc<StepsOf>, usize)>,
+    depth: usize,
+}
+
+/// An identity's steps, and per step the number of the identity it gains (`u32::MAX` for a
+/// target).
+struct StepsOf {
+    steps: Vec<Step>,
+    next: Vec<u32>,
+}
+
+/// The steps from the start to node `at`.
+fn path_of(nodes: &[Node], mut at: usize) -> Vec<Step> {
+    let mut out = Vec::new();
+    while let Some(n) = nodes.get(at) {
+        if let Some((steps, k)) = &n.step {
+            if let Some(s) = steps.steps.get(*k) {
+                out.push(s.clone());
+            }
+        }
+        match n.parent {
+            Some(p) => at = p,
+            None => break,
+        }
+    }
+    out.reverse();
+    out
+}
+
 /// Finds the shortest path from each subject to each wanted target.
 pub fn find_paths(policy: &Policy, facts: &Facts, opts: &Options) -> Answer {
     find_paths_with(policy, facts, opts, None)
@@ -587,43 +679,94 @@ pub fn find_paths_with(
         None => subjects(policy, facts),
     };
     let mut answer = Answer::default();
-    let mut step_cache: HashMap<Identity, Vec<Step>> = HashMap::new();
-    let mut admin_cache: HashMap<Identity, bool> = HashMap::new();
-    for start in starts {
+    // Identities are numbered as met; each one's steps (and the numbers of the identities they
+    // gain) are computed once and shared; a path in the search is a chain of parent links
+    // into them, materialised only when it reaches a target.
+    let mut ids: FxHashMap<Identity, u32> = FxHashMap::default();
+    let mut step_cache: Vec<Option<Rc<StepsOf>>> = Vec::new();
+    let mut admin_cache: Vec<Option<bool>> = Vec::new();
+    let mut seen: Vec<usize> = Vec::new();
+    let intern = |id: &Identity, ids: &mut FxHashMap<Identity, u32>| -> u32 {
+        if let Some(&n) = ids.get(id) {
+            return n;
+        }
+        let n = ids.len() as u32;
+        ids.insert(id.clone(), n);
+        n
+    };
+    for (round, start) in starts.into_iter().enumerate() {
+        let round = round + 1;
         if search.is_admin(&start.as_user()) {
             answer.admins.push(start);
             continue;
         }
         // Breadth-first over identities; the first time a target is reached is a shortest path.
         let mut found: BTreeMap<Target, Vec<Step>> = BTreeMap::new();
-        let mut seen = std::collections::HashSet::from([start.clone()]);
-        let mut queue = VecDeque::from([(start.clone(), Vec::<Step>::new())]);
-        while let Some((id, path)) = queue.pop_front() {
-            if path.len() >= opts.max_steps || found.len() == opts.to.len() {
+        let first = intern(&start, &mut ids) as usize;
+        let grow = |v: &mut Vec<usize>, n: usize| {
+            if v.len() <= n {
+                v.resize(n + 1, 0);
+            }
+        };
+        grow(&mut seen, first);
+        seen[first] = round;
+        let mut nodes: Vec<Node> = vec![Node {
+            parent: None,
+            step: None,
+            depth: 0,
+        }];
+        let mut queue = VecDeque::from([(start.clone(), first, 0usize)]);
+        while let Some((id, num, at)) = queue.pop_front() {
+            let depth = nodes[at].depth;
+            if depth >= opts.max_steps || found.len() == opts.to.len() {
                 continue;
             }
-            let steps = step_cache
-                .entry(id.clone())
-                .or_insert_with(|| search.steps(&id, &opts.to))
-                .clone();
-            for s in steps {
-                let mut p = path.clone();
-                p.push(s.clone());
+            if step_cache.len() <= num {
+                step_cache.resize(num + 1, None);
+            }
+            let steps = match &step_cache[num] {
+                Some(s) => s.clone(),
+                None => {
+                    let steps = search.steps(&id, &opts.to);
+                    let next = steps
+                        .iter()
+                        .map(|s| match &s.gains {
+                            Gain::Identity(n) => intern(n, &mut ids),
+                            Gain::Target(_) => u32::MAX,
+                        })
+                        .collect();
+                    let made = Rc::new(StepsOf { steps, next });
+                    step_cache[num] = Some(made.clone());
+                    made
+                }
+            };
+            for (k, s) in steps.steps.iter().enumerate() {
                 match &s.gains {
                     Gain::Target(t) => {
-                        if opts.to.contains(t) {
-                            found.entry(*t).or_insert(p);
+                        if opts.to.contains(t) && !found.contains_key(t) {
+                            let mut p = path_of(&nodes, at);
+                            p.push(s.clone());
+                            found.insert(*t, p);
                         }
                     }
                     Gain::Identity(next) => {
-                        if !seen.insert(next.clone()) {
+                        let n = steps.next[k] as usize;
+                        grow(&mut seen, n);
+                        if seen[n] == round {
                             continue;
                         }
-                        let admin = *admin_cache
-                            .entry(next.clone())
-                            .or_insert_with(|| search.is_admin(&next.as_user()));
-                        if admin && opts.to.contains(&Target::ClusterAdmin) {
-                            let mut q = p.clone();
+                        seen[n] = round;
+                        if admin_cache.len() <= n {
+                            admin_cache.resize(n + 1, None);
+                        }
+                        let admin =
+                            *admin_cache[n].get_or_insert_with(|| search.is_admin(&next.as_user()));
+                        if admin
+                            && opts.to.contains(&Target::ClusterAdmin)
+                            && !found.contains_key(&Target::ClusterAdmin)
+                        {
+                            let mut q = path_of(&nodes, at);
+                            q.push(s.clone());
                             q.push(Step {
                                 action: format!("act as {}", next.describe()),
                                 namespace: String::new(),
@@ -631,9 +774,14 @@ pub fn find_paths_with(
                                 gains: Gain::Target(Target::ClusterAdmin),
                                 reference: REF_ADMIN,
                             });
-                            found.entry(Target::ClusterAdmin).or_insert(q);
+                            found.insert(Target::ClusterAdmin, q);
                         }
-                        queue.push_back((next.clone(), p));
+                        nodes.push(Node {
+                            parent: Some(at),
+                            step: Some((steps.clone(), k)),
+                            depth: depth + 1,
+                        });
+                        queue.push_back((next.clone(), n, nodes.len() - 1));
                     }
                 }
             }
