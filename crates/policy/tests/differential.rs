@@ -543,6 +543,7 @@ const AIMED: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
         "web",
         "scale",
     ),
+    ("alice", "list", "", "configmaps", "default", "", ""),
 ];
 
 fn aimed(rng: &mut Rng, req: &mut Request) {
@@ -553,13 +554,22 @@ fn aimed(rng: &mut Rng, req: &mut Request) {
             req.uid.clear();
         }
     }
-    let label_selector = (resource == "secrets").then(|| SelectorAttributes {
-        raw_selector: String::new(),
-        requirements: vec![SelectorRequirement {
+    let label_selector = match (resource, verb) {
+        ("secrets", _) => Some(SelectorRequirement {
             key: "audited".to_owned(),
             operator: rng.pick(&["NotIn", "In"]).to_owned(),
             values: vec![rng.pick(&["true", "false"]).to_owned()],
-        }],
+        }),
+        ("configmaps", "list") => Some(SelectorRequirement {
+            key: "owner".to_owned(),
+            operator: rng.pick(&["NotIn", "In"]).to_owned(),
+            values: vec![rng.pick(&["alice", "nobody"]).to_owned()],
+        }),
+        _ => None,
+    }
+    .map(|r| SelectorAttributes {
+        raw_selector: String::new(),
+        requirements: vec![r],
     });
     let field_selector = (resource == "pods").then(|| SelectorAttributes {
         raw_selector: String::new(),
