@@ -38,6 +38,7 @@
 mod chain;
 mod entities;
 mod error;
+mod export;
 mod lockout;
 mod object;
 mod policy_set;
@@ -46,6 +47,7 @@ pub mod source;
 
 pub use chain::{representative, request_of, Chain, ChainDecision, DecidedBy, SubjectVerdict};
 pub use error::{PolicyError, SourceError};
+pub use export::cedar_request_json;
 pub use lockout::{describe, probes, Guard, Lockout, Probe, CEDAR_WEBHOOK_USER};
 pub use object::{policy_object_source, POLICY_API_VERSION, POLICY_KIND};
 pub use policy_set::{Decision, Evaluation, Kind, PolicyEntry, PolicyRef, PolicySet, SCHEMA};

@@ -2,7 +2,9 @@
 //!
 //! * `cases.yaml` against every `*.cedar` there plus the Policy objects of `objects.yaml`;
 //! * `invalid/*.cedar`, each loaded alone, against the one-line errors in `invalid/expected.yaml`;
-//! * `lockout/lockout.cedar` against `lockout/expected.yaml`.
+//! * `lockout/lockout.cedar` against `lockout/expected.yaml`;
+//! * `suites/*.yaml`: self-contained files, each with its policies and SubjectAccessReview
+//!   cases, one per mapping rule of `docs/cedar-mapping.md` with negative controls.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -109,6 +111,103 @@ fn cases() {
     assert!(
         failures.is_empty(),
         "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A `suites/*.yaml` file: its policies (Cedar text) and cases.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Suite {
+    policies: String,
+    cases: Vec<SuiteCase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuiteCase {
+    name: String,
+    /// A SubjectAccessReview object or its bare spec (`Request::from_review`).
+    review: serde_json::Value,
+    /// `allow`, `deny` or `no_opinion`.
+    expect: String,
+    /// The deciding policy's `@id` (none for `no_opinion`).
+    #[serde(default)]
+    policy: Option<String>,
+}
+
+#[test]
+fn suites() {
+    let dir = data().join("suites");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read suites dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "suites: {files:?}");
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for path in &files {
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = std::fs::read_to_string(path).expect("read suite");
+        let suite: Suite = serde_yaml_ng::from_str(&text)
+            .unwrap_or_else(|e| panic!("{file}: does not parse: {e}"));
+        let set = match PolicySet::from_sources(&[(file.clone(), suite.policies.clone())]) {
+            Ok(set) => set,
+            Err(e) => {
+                failures.push(format!("{file}: policies do not load:\n{e}"));
+                continue;
+            }
+        };
+        let mut deciding = std::collections::BTreeSet::new();
+        for case in &suite.cases {
+            total += 1;
+            let req = match Request::from_review(&case.review) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{file}: {}: review does not parse: {e}", case.name));
+                    continue;
+                }
+            };
+            let eval = set.decide(&req);
+            let (got, policy) = match &eval.decision {
+                Decision::Allow { policy } => ("allow", Some(policy.id.clone())),
+                Decision::Deny { policy } => ("deny", Some(policy.id.clone())),
+                Decision::NoOpinion => ("no_opinion", None),
+            };
+            if !["allow", "deny", "no_opinion"].contains(&case.expect.as_str()) {
+                failures.push(format!(
+                    "{file}: {}: bad expect {:?}",
+                    case.name, case.expect
+                ));
+            }
+            if got != case.expect || policy != case.policy || !eval.errors.is_empty() {
+                failures.push(format!(
+                    "{file}: {}: got {got} by {policy:?} (errors {:?}), want {} by {:?}",
+                    case.name, eval.errors, case.expect, case.policy
+                ));
+            }
+            deciding.extend(policy);
+        }
+        // Every policy of a suite decides at least one of its cases.
+        for entry in set.policies() {
+            if !deciding.contains(&entry.policy.id) {
+                failures.push(format!(
+                    "{file}: policy {} decides no case",
+                    entry.policy.id
+                ));
+            }
+        }
+    }
+    assert!(total >= 80, "only {total} suite cases");
+    assert!(
+        failures.is_empty(),
+        "{} suite failure(s):\n{}",
         failures.len(),
         failures.join("\n")
     );
