@@ -228,7 +228,10 @@ when { resource has subresource && resource.subresource == "vnc" };"#;
         let d = chain.decide(&vnc(&dev), true);
         assert!(!d.allowed && d.denied);
         assert!(matches!(&d.by, DecidedBy::Forbid(p) if p.id == "vnc-sre-only"));
-        assert!(d.rbac.as_ref().is_some_and(|r| r.allowed), "explain keeps RBAC's view");
+        assert!(
+            d.rbac.as_ref().is_some_and(|r| r.allowed),
+            "explain keeps RBAC's view"
+        );
         assert!(d.reason(&policy).contains("vnc-sre-only (p.cedar:1)"));
         assert!(!chain.allows(&vnc(&dev)));
 

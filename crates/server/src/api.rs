@@ -97,6 +97,9 @@ impl ApiConfig {
 /// webhooks kube-apiserver calls).
 pub type WebhookHandler = Arc<dyn Fn(&UserInfo, &[u8]) -> Reply + Send + Sync>;
 
+/// Renders the Prometheus text exposition served on `GET /metrics`.
+pub type MetricsHandler = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What the listener serves besides health: the Kubernetes API over the snapshot, webhooks, or
 /// both on one listener.
 #[derive(Clone)]
@@ -105,6 +108,9 @@ pub struct Services {
     pub api: bool,
     /// `POST` paths answered by handlers (`/validate`, `/authorize`).
     pub webhooks: Vec<(String, WebhookHandler)>,
+    /// `GET /metrics` (Prometheus text) for any caller that passed the TLS handshake, as the
+    /// plain server's; `None`: not served.
+    pub metrics: Option<MetricsHandler>,
 }
 
 impl Default for Services {
@@ -112,6 +118,7 @@ impl Default for Services {
         Services {
             api: true,
             webhooks: Vec::new(),
+            metrics: None,
         }
     }
 }
@@ -124,6 +131,7 @@ impl std::fmt::Debug for Services {
                 "webhooks",
                 &self.webhooks.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             )
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -869,6 +877,20 @@ async fn serve_request(
         let reply = hook(&user, &body);
         debug!(user = %user.name, path = parts.uri.path(), code = reply.code, "webhook");
         return Ok(response(reply));
+    }
+    if let (Some(render), "/metrics") = (&shared.services.metrics, parts.uri.path()) {
+        if parts.method != hyper::Method::GET {
+            return Ok(response(
+                ApiError::method_not_allowed(&parts.method.as_str().to_ascii_lowercase(), "", "")
+                    .reply(),
+            ));
+        }
+        let mut r = hyper::Response::new(Full::new(Bytes::from(render())).boxed_unsync());
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        return Ok(r);
     }
     if !shared.services.api && !matches!(parts.uri.path(), "/healthz" | "/livez" | "/readyz") {
         return Ok(response(ApiError::no_such_path().reply()));
