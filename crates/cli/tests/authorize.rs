@@ -498,3 +498,65 @@ fn authz_config_prints_the_authorizer_chain_and_the_webhook_kubeconfig() {
         "NoOpinion"
     );
 }
+
+#[test]
+fn policy_objects_of_the_cluster_are_followed() {
+    if !have("curl", "--version") {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    // The "cluster": serve --api over a directory whose edits it follows.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let snap = tmp.path().join("cluster");
+    std::fs::create_dir_all(&snap).expect("mkdir");
+    std::fs::copy(data().join("policy-crd.yaml"), snap.join("crd.yaml")).expect("copy");
+    std::fs::copy(data().join("policy-object.yaml"), snap.join("policy.yaml")).expect("copy");
+    let cluster_pki = tmp.path().join("cluster-pki");
+    let cluster = start(tmp.path(), &snap, &cluster_pki);
+    let admin = tmp.path().join("admin.kubeconfig");
+    kubeconfig(
+        &cluster_pki,
+        &cluster,
+        "virtguard",
+        &["system:masters"],
+        &[],
+        &admin,
+    );
+    let pki = tmp.path().join("pki");
+    let hook_dir = tmp.path().join("hook");
+    std::fs::create_dir_all(&hook_dir).expect("mkdir");
+    let policies = policies_dir(tmp.path());
+    let s = start_authorize(
+        &hook_dir,
+        &policies,
+        &pki,
+        &[
+            "--kubeconfig".as_ref(),
+            admin.as_os_str(),
+            "--defaults".as_ref(),
+            "none".as_ref(),
+        ],
+    );
+    let client = client_of(&pki, &s, tmp.path());
+    let ca = pki.join("ca.crt");
+    let console = sar(
+        "v1",
+        json!({"user": "dora", "resourceAttributes": {"verb": "get", "group": "subresources.kubevirt.io",
+            "resource": "virtualmachineinstances", "subresource": "console", "namespace": "dev", "name": "vm1"}}),
+    );
+    let denied = |body: &str| post(&s, &ca, Some(&client), body).1["status"]["denied"] == true;
+    assert!(denied(&console), "{}", s.log());
+    assert!(denied(&vnc("dora", &[], "prod")));
+    // The Policy object is deleted in the cluster: its policy is dropped.
+    std::fs::remove_file(snap.join("policy.yaml")).expect("rm");
+    assert!(
+        eventually(|| !denied(&console)),
+        "{}\n{}",
+        s.log(),
+        cluster.log()
+    );
+    assert!(
+        denied(&vnc("dora", &[], "prod")),
+        "the files' policies stay"
+    );
+}
