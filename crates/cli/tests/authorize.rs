@@ -560,3 +560,22 @@ fn policy_objects_of_the_cluster_are_followed() {
         "the files' policies stay"
     );
 }
+
+#[test]
+fn authorize_alone_needs_policies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let o = Command::new(bin())
+        .args([
+            "serve",
+            "--authorize",
+            "--listen",
+            "127.0.0.1:0",
+            "--pki-dir",
+        ])
+        .arg(tmp.path().join("pki"))
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--authorize alone needs policies"), "{err}");
+}

@@ -109,6 +109,9 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         && g.filename.is_empty()
         && g.kubeconfig.is_none()
         && g.context.is_none();
+    if no_snapshot && g.policies.is_empty() {
+        bail!("--authorize alone needs policies: --policies PATH (files or directories of *.cedar), or -f / --kubeconfig for cedar.k8s.aws Policy objects");
+    }
     // A live cluster is read once at start; reloads re-read the files (-f) over it.
     let live = if !no_snapshot && crate::input::wants_live(g) {
         // The webhooks alone read only what they need (the admission webhook: what
