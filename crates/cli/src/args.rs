@@ -128,6 +128,12 @@ pub enum Command {
     /// `serve --admission` in kube-apiserver's admission chain, for `kubectl apply -f -`.
     #[command(after_help = WEBHOOK_CONFIG_EXAMPLES)]
     WebhookConfig(WebhookConfigArgs),
+    /// Print (or write) what puts `serve --authorize` in kube-apiserver's authorizer chain: the
+    /// webhook kubeconfig (the --pki-dir CA, and a client certificate for kube-apiserver issued
+    /// from it) and an `apiserver.config.k8s.io/v1` AuthorizationConfiguration (Node, the Cedar
+    /// webhook, RBAC) for kube-apiserver's --authorization-config.
+    #[command(after_help = AUTHZ_CONFIG_EXAMPLES)]
+    AuthzConfig(AuthzConfigArgs),
     /// Privilege-escalation paths: who can become cluster-admin, root on a node, or run code in
     /// virt-launcher, step by step (each step an RBAC decision and a documented mechanism).
     #[command(after_help = PATHS_EXAMPLES)]
@@ -347,6 +353,14 @@ pub struct ServeArgs {
     /// snapshot's (-f, reloaded on change) or the cluster's (--kubeconfig). Combinable with --api.
     #[arg(long)]
     pub admission: bool,
+    /// Answer kube-apiserver's authorization webhook on `POST /authorize` with the Cedar policies
+    /// of --policies (files and directories, watched and reloaded) and the `cedar.k8s.aws` Policy
+    /// objects of the snapshot (-f) or cluster (--kubeconfig / --context): a `forbid` denies, a
+    /// `permit` allows, otherwise no opinion (kube-apiserver's RBAC decides next). Works without
+    /// any snapshot: then the policy files decide alone. Serves /metrics on the same listener.
+    /// Combinable with --api and --admission.
+    #[arg(long)]
+    pub authorize: bool,
     /// The `virtguard.io/v1alpha1` `AdmissionConfig` (checks and their actions, migration limits);
     /// reloaded when it changes (a broken new file keeps the last good one in force).
     #[arg(long = "admission-config", value_name = "FILE", requires = "admission")]
@@ -448,6 +462,49 @@ pub struct WebhookConfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AuthzConfigArgs {
+    /// The PKI directory of `serve --authorize --pki-dir` (CA created on first use): its CA is the
+    /// webhook's certificate authority and issues kube-apiserver's client certificate.
+    #[arg(long = "pki-dir", value_name = "DIR")]
+    pub pki_dir: String,
+    /// The webhook's URL as kube-apiserver reaches it, e.g. https://127.0.0.1:8443 (`/authorize`
+    /// is appended when the URL has no path).
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// What kube-apiserver does when the webhook cannot be reached or errors: `NoOpinion`
+    /// (fail open: RBAC alone decides, so `forbid` policies are not enforced during an outage)
+    /// or `Deny` (fail closed: every request the webhook is asked about is denied during an
+    /// outage — only safe with matchConditions that keep the control plane out).
+    #[arg(long = "failure-policy", value_name = "POLICY", default_value = "NoOpinion", value_parser = ["NoOpinion", "Deny"])]
+    pub failure_policy: String,
+    /// How long kube-apiserver waits for an answer (Go duration, at most 30s).
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    pub timeout: String,
+    /// How long kube-apiserver caches an "allowed" answer (Go duration).
+    #[arg(long = "authorized-ttl", value_name = "DURATION", default_value = "5m")]
+    pub authorized_ttl: String,
+    /// How long kube-apiserver caches a "not allowed" answer (Go duration).
+    #[arg(
+        long = "unauthorized-ttl",
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
+    pub unauthorized_ttl: String,
+    /// The path kube-apiserver reads the webhook kubeconfig from (written into the
+    /// AuthorizationConfiguration); default: `authz-webhook.kubeconfig` in --output-directory,
+    /// or `/etc/kubernetes/virtguard/authz-webhook.kubeconfig`.
+    #[arg(long = "kubeconfig-path", value_name = "PATH")]
+    pub kubeconfig_path: Option<String>,
+    /// How long kube-apiserver's client certificate is valid (Go duration).
+    #[arg(long, value_name = "DURATION", default_value = "8760h")]
+    pub expiration: String,
+    /// Write `authz-webhook.kubeconfig` and `authorization-config.yaml` into DIR (created when
+    /// missing) instead of printing both on stdout.
+    #[arg(long = "output-directory", value_name = "DIR")]
+    pub output_directory: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct PathsArgs {
     /// Only paths from this subject: `User:NAME`, `Group:NAME` or `ServiceAccount:NS:NAME`
     /// (or `system:serviceaccount:NS:NAME`).
@@ -501,7 +558,11 @@ const SERVE_EXAMPLES: &str = "Examples:
 
 Endpoints: /healthz, /readyz, /metrics (Prometheus). SIGTERM drains requests in flight.
 With --api: the Kubernetes API over the snapshot (/api, /apis, get/list/watch, reviews,
-/version, /healthz, /livez, /readyz); the snapshot files are re-read when they change.";
+/version, /healthz, /livez, /readyz); the snapshot files are re-read when they change.
+With --authorize: kube-apiserver's authorization webhook on POST /authorize (Cedar policies
+only; RBAC runs after it in kube-apiserver) and /metrics; the policies are re-read when they
+change (a broken file keeps the last good set). See `virtguard authz-config`:
+  virtguard serve --authorize --policies policies/ --pki-dir authz-pki/";
 
 const KUBECONFIG_EXAMPLES: &str = "Examples:
   virtguard kubeconfig --pki-dir api-pki/ --server https://127.0.0.1:8443 --user alice --group vm-admins > alice.kubeconfig
@@ -517,6 +578,19 @@ const SNAPSHOT_EXAMPLES: &str = "Examples:
 
 Secrets are written with metadata, type and public certificates only (private keys, tokens and
 passwords are withheld), unless --include-secret-data.";
+
+const AUTHZ_CONFIG_EXAMPLES: &str = "Examples:
+  virtguard serve --authorize --policies policies/ --pki-dir authz-pki/ --listen 0.0.0.0:8443
+  virtguard authz-config --pki-dir authz-pki/ --server https://10.0.0.5:8443 \\
+    --output-directory /etc/kubernetes/virtguard/
+  # then start kube-apiserver with
+  #   --authorization-config=/etc/kubernetes/virtguard/authorization-config.yaml
+
+Failure policy: NoOpinion (default) fails open — when virtguard is down or slow, RBAC alone
+decides, so Cedar `forbid` policies are not enforced meanwhile but the cluster keeps working.
+Deny fails closed — forbids always hold, but an outage denies every request the webhook is
+asked about; the matchConditions keep system:masters, kube-system service accounts and nodes
+out of the webhook either way, so the control plane and an administrator can still repair it.";
 
 const WEBHOOK_CONFIG_EXAMPLES: &str = "Examples:
   virtguard webhook-config --pki-dir pki/ --service-name virtguard --service-namespace virtguard-system \\

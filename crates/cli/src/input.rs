@@ -47,6 +47,15 @@ pub fn policy_set<'o>(
 ) -> Result<Option<virtguard_policy::PolicySet>> {
     let mut sources =
         virtguard_policy::source::load_paths(paths).context("cannot read --policies")?;
+    sources.extend(policy_object_sources(objects)?);
+    compile_policies(&sources, allow_lockout)
+}
+
+/// The `(name, text)` sources of the Policy objects among `objects`.
+pub fn policy_object_sources<'o>(
+    objects: impl IntoIterator<Item = &'o virtguard_snapshot::Object>,
+) -> Result<Vec<(String, String)>> {
+    let mut sources = Vec::new();
     for o in objects {
         if !is_policy_object(o) {
             continue;
@@ -58,10 +67,19 @@ pub fn policy_set<'o>(
             .map_err(|e| anyhow::anyhow!("{}: {e}", o.source))?;
         sources.push((name, text));
     }
+    Ok(sources)
+}
+
+/// Compiles policy sources (`None` when there is none), refusing a set that would lock the
+/// control plane out unless `allow_lockout`.
+pub fn compile_policies(
+    sources: &[(String, String)],
+    allow_lockout: bool,
+) -> Result<Option<virtguard_policy::PolicySet>> {
     if sources.is_empty() {
         return Ok(None);
     }
-    let set = virtguard_policy::PolicySet::from_sources(&sources)?;
+    let set = virtguard_policy::PolicySet::from_sources(sources)?;
     let lockout = set.lockout();
     if !lockout.is_empty() && !allow_lockout {
         let lines: Vec<String> = lockout
@@ -636,6 +654,9 @@ pub struct ApiSource {
     /// The live cluster's objects, read at start and again every resync (reloads lay the files
     /// over the latest read).
     pub live: Option<Arc<std::sync::RwLock<Arc<Snapshot>>>>,
+    /// Without `-f` or a cluster, serve an empty snapshot instead of refusing to start
+    /// (`serve --authorize` alone: the policy files decide).
+    pub allow_empty: bool,
 }
 
 /// Loads the snapshot for the API facade: its objects with `--defaults` merged (the built-in
@@ -643,6 +664,13 @@ pub struct ApiSource {
 /// the snapshot's CRDs. `quiet` silences warnings and notes (reloads).
 pub fn load_for_api(src: &ApiSource, quiet: bool) -> Result<virtguard_apiserver::Loaded> {
     if src.filename.is_empty() && src.live.is_none() {
+        if src.allow_empty {
+            return Ok(virtguard_apiserver::Loaded {
+                objects: Vec::new(),
+                policy: Policy::new(Vec::new(), Vec::new()),
+                discovery: Discovery::builtin()?,
+            });
+        }
         bail!("no snapshot given: pass -f PATH (a manifest file, a directory, or - for stdin) or --kubeconfig");
     }
     let inputs: Vec<Input> = src.filename.iter().map(|f| Input::parse(f)).collect();

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         Command::Certs(a) => cmd::certs::run(&cli.global, a),
         Command::Snapshot(a) => cmd::snapshot::run(&cli.global, a),
         Command::WebhookConfig(a) => cmd::webhook_config::run(&cli.global, a),
+        Command::AuthzConfig(a) => cmd::authz_config::run(&cli.global, a),
         Command::Paths(a) => cmd::paths::run(&cli.global, a),
         Command::NodeCheck(a) => cmd::node_check::run(&cli.global, a),
         Command::Completion(a) => cmd::completion::run(a),

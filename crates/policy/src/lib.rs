@@ -43,6 +43,7 @@ mod lockout;
 mod object;
 mod policy_set;
 mod request;
+mod review;
 pub mod source;
 
 pub use chain::{representative, request_of, Chain, ChainDecision, DecidedBy, SubjectVerdict};
@@ -53,4 +54,7 @@ pub use object::{policy_object_source, POLICY_API_VERSION, POLICY_KIND};
 pub use policy_set::{Decision, Evaluation, Kind, PolicyEntry, PolicyRef, PolicySet, SCHEMA};
 pub use request::{
     NonResourceAttributes, Request, ResourceAttributes, SelectorAttributes, SelectorRequirement,
+};
+pub use review::{
+    parse_review, reason, review_response, Review, ReviewError, REVIEW_GROUP, REVIEW_KIND,
 };

@@ -85,9 +85,63 @@ pub struct Evaluation {
 /// Compiled policies validated against [`SCHEMA`]; each keeps its source and `@id`.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
-    set: cedar_policy::PolicySet,
+    /// The policies that can apply to each verb named in an action scope: those whose scope
+    /// names it (`==` or `in [...]`) and those with no action constraint. Request actions have no
+    /// ancestors (no action entities are passed), so `in` is equality and the slice decides
+    /// exactly as the whole set, evaluating fewer policies.
+    by_action: HashMap<String, cedar_policy::PolicySet>,
+    /// The policies with no action constraint: the slice of every verb not in `by_action`.
+    any_action: cedar_policy::PolicySet,
     entries: Vec<PolicyEntry>,
     by_id: HashMap<PolicyId, usize>,
+}
+
+/// The `k8s::Action` of an action-scope entity, `None` for another type (never equal to a
+/// request's action).
+fn action_verb(uid: &cedar_policy::EntityUid) -> Option<String> {
+    (uid.type_name().to_string() == "k8s::Action").then(|| uid.id().unescaped().to_owned())
+}
+
+/// Slices `set` by action (see [`PolicySet::by_action`](PolicySet)).
+fn slice_by_action(
+    set: &cedar_policy::PolicySet,
+) -> Result<
+    (
+        HashMap<String, cedar_policy::PolicySet>,
+        cedar_policy::PolicySet,
+    ),
+    String,
+> {
+    use cedar_policy::ActionConstraint;
+    let mut any = cedar_policy::PolicySet::new();
+    let mut named: HashMap<String, Vec<&cedar_policy::Policy>> = HashMap::new();
+    for p in set.policies() {
+        match p.action_constraint() {
+            ActionConstraint::Any => any.add(p.clone()).map_err(|e| e.to_string())?,
+            ActionConstraint::Eq(uid) => {
+                if let Some(v) = action_verb(&uid) {
+                    named.entry(v).or_default().push(p);
+                }
+            }
+            ActionConstraint::In(uids) => {
+                let mut verbs: Vec<String> = uids.iter().filter_map(action_verb).collect();
+                verbs.sort();
+                verbs.dedup();
+                for v in verbs {
+                    named.entry(v).or_default().push(p);
+                }
+            }
+        }
+    }
+    let mut by_action = HashMap::with_capacity(named.len());
+    for (verb, policies) in named {
+        let mut slice = any.clone();
+        for p in policies {
+            slice.add(p.clone()).map_err(|e| e.to_string())?;
+        }
+        by_action.insert(verb, slice);
+    }
+    Ok((by_action, any))
 }
 
 /// Line and column (from 1, column in characters) of a byte offset.
@@ -320,8 +374,18 @@ impl PolicySet {
             (rank(a), a.line, a.column, &a.message).cmp(&(rank(b), b.line, b.column, &b.message))
         });
         if errors.is_empty() {
+            let (by_action, any_action) = slice_by_action(&set).map_err(|e| {
+                PolicyError::Invalid(vec![SourceError {
+                    source: String::new(),
+                    line: 0,
+                    column: 0,
+                    policy: String::new(),
+                    message: format!("cannot index the policies by action: {e}"),
+                }])
+            })?;
             Ok(PolicySet {
-                set,
+                by_action,
+                any_action,
                 entries,
                 by_id,
             })
@@ -367,6 +431,10 @@ impl PolicySet {
                 }
             }
         };
+        let slice = self
+            .by_action
+            .get(mapped.action.id().unescaped())
+            .unwrap_or(&self.any_action);
         let cedar_req = match cedar_policy::Request::new(
             mapped.principal,
             mapped.action,
@@ -383,7 +451,7 @@ impl PolicySet {
                 }
             }
         };
-        let response = Authorizer::new().is_authorized(&cedar_req, &self.set, &mapped.entities);
+        let response = Authorizer::new().is_authorized(&cedar_req, slice, &mapped.entities);
         let diagnostics = response.diagnostics();
 
         let mut matched: Vec<(usize, PolicyRef)> = diagnostics
@@ -440,6 +508,41 @@ impl PolicySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn action_slices_decide_as_the_whole_set() {
+        let text = r#"@id("any")
+forbid (principal, action, resource is k8s::Resource) when { resource.resource == "secrets" };
+@id("read")
+permit (principal, action in [k8s::Action::"get", k8s::Action::"list"], resource);
+@id("del")
+forbid (principal, action == k8s::Action::"delete", resource is k8s::Resource) when { resource.resource == "pods" };"#;
+        let set = PolicySet::from_sources(&[("s.cedar".into(), text.into())]).expect("valid");
+        assert_eq!(set.by_action.len(), 3);
+        assert_eq!(set.any_action.policies().count(), 1);
+        let decide = |verb: &str, resource: &str| {
+            let req = Request::resource(
+                "u",
+                &[],
+                crate::request::ResourceAttributes {
+                    verb: verb.into(),
+                    resource: resource.into(),
+                    ..Default::default()
+                },
+            );
+            match set.decide(&req).decision {
+                Decision::Deny { policy } => format!("deny {}", policy.id),
+                Decision::Allow { policy } => format!("allow {}", policy.id),
+                Decision::NoOpinion => "none".into(),
+            }
+        };
+        assert_eq!(decide("get", "secrets"), "deny any");
+        assert_eq!(decide("list", "pods"), "allow read");
+        assert_eq!(decide("delete", "pods"), "deny del");
+        assert_eq!(decide("delete", "nodes"), "none");
+        assert_eq!(decide("frobnicate", "secrets"), "deny any");
+        assert_eq!(decide("frobnicate", "pods"), "none");
+    }
 
     #[test]
     fn statements_and_lines() {

@@ -97,6 +97,9 @@ impl ApiConfig {
 /// webhooks kube-apiserver calls).
 pub type WebhookHandler = Arc<dyn Fn(&UserInfo, &[u8]) -> Reply + Send + Sync>;
 
+/// Renders the Prometheus text exposition served on `GET /metrics`.
+pub type MetricsHandler = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What the listener serves besides health: the Kubernetes API over the snapshot, webhooks, or
 /// both on one listener.
 #[derive(Clone)]
@@ -105,6 +108,9 @@ pub struct Services {
     pub api: bool,
     /// `POST` paths answered by handlers (`/validate`, `/authorize`).
     pub webhooks: Vec<(String, WebhookHandler)>,
+    /// `GET /metrics` (Prometheus text) for any caller that passed the TLS handshake, as the
+    /// plain server's; `None`: not served.
+    pub metrics: Option<MetricsHandler>,
 }
 
 impl Default for Services {
@@ -112,6 +118,7 @@ impl Default for Services {
         Services {
             api: true,
             webhooks: Vec::new(),
+            metrics: None,
         }
     }
 }
@@ -124,6 +131,7 @@ impl std::fmt::Debug for Services {
                 "webhooks",
                 &self.webhooks.iter().map(|(p, _)| p).collect::<Vec<_>>(),
             )
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }
@@ -200,6 +208,68 @@ enum Presented {
     None,
     Chain(Vec<Certificate>),
     Malformed(String),
+}
+
+/// A connection's client certificate and its last successful verification, so that requests on
+/// a keep-alive connection do not verify the same chain again (a signature check each).
+#[derive(Debug)]
+struct Peer {
+    presented: Presented,
+    verified: std::sync::Mutex<Option<Verified>>,
+}
+
+/// A chain verified against a CA bundle: good while that bundle is in force and every
+/// certificate of the chain and the bundle is still within its validity.
+#[derive(Debug)]
+struct Verified {
+    ca: Arc<Vec<Certificate>>,
+    at: OffsetDateTime,
+    until: OffsetDateTime,
+    user: UserInfo,
+}
+
+impl Peer {
+    fn new(presented: Presented) -> Self {
+        Peer {
+            presented,
+            verified: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// [`authenticate`], reusing the last verification of this connection's chain when the CA
+    /// bundle is the same one and `now` is within the validity of every certificate involved.
+    fn authenticate(
+        &self,
+        ca: &Arc<Vec<Certificate>>,
+        now: OffsetDateTime,
+    ) -> Result<UserInfo, String> {
+        let Presented::Chain(chain) = &self.presented else {
+            return authenticate(&self.presented, ca, now);
+        };
+        if let Ok(v) = self.verified.lock() {
+            if let Some(v) = v.as_ref() {
+                if Arc::ptr_eq(&v.ca, ca) && v.at <= now && now <= v.until {
+                    return Ok(v.user.clone());
+                }
+            }
+        }
+        let user = authenticate(&self.presented, ca, now)?;
+        let until = chain
+            .iter()
+            .chain(ca.iter())
+            .map(Certificate::not_after)
+            .min()
+            .unwrap_or(now);
+        if let Ok(mut v) = self.verified.lock() {
+            *v = Some(Verified {
+                ca: ca.clone(),
+                at: now,
+                until,
+                user: user.clone(),
+            });
+        }
+        Ok(user)
+    }
 }
 
 /// The identity of a request: verifies the presented chain against the client CA now.
@@ -824,7 +894,7 @@ async fn stream_watch(
 
 async fn serve_request(
     req: hyper::Request<Incoming>,
-    presented: Arc<Presented>,
+    peer: Arc<Peer>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) -> Result<hyper::Response<ResponseBody>, Infallible> {
@@ -834,7 +904,8 @@ async fn serve_request(
         Err(e) => return Ok(response(e.reply())),
     };
     let now = OffsetDateTime::now_utc();
-    let user = match authenticate(&presented, &shared.tls().ca, now) {
+    let ca = shared.tls().ca.clone();
+    let user = match peer.authenticate(&ca, now) {
         Ok(u) => u,
         Err(reason) => {
             warn!(
@@ -869,6 +940,20 @@ async fn serve_request(
         let reply = hook(&user, &body);
         debug!(user = %user.name, path = parts.uri.path(), code = reply.code, "webhook");
         return Ok(response(reply));
+    }
+    if let (Some(render), "/metrics") = (&shared.services.metrics, parts.uri.path()) {
+        if parts.method != hyper::Method::GET {
+            return Ok(response(
+                ApiError::method_not_allowed(&parts.method.as_str().to_ascii_lowercase(), "", "")
+                    .reply(),
+            ));
+        }
+        let mut r = hyper::Response::new(Full::new(Bytes::from(render())).boxed_unsync());
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        return Ok(r);
     }
     if !shared.services.api && !matches!(parts.uri.path(), "/healthz" | "/livez" | "/readyz") {
         return Ok(response(ApiError::no_such_path().reply()));
@@ -967,12 +1052,12 @@ async fn connection(
             return;
         }
     };
-    let presented = Arc::new(presented(tls.get_ref().1));
+    let client = Arc::new(Peer::new(presented(tls.get_ref().1)));
     let stop_for_requests = stop.clone();
     let service = hyper::service::service_fn(move |req| {
         serve_request(
             req,
-            presented.clone(),
+            client.clone(),
             shared.clone(),
             stop_for_requests.clone(),
         )

@@ -2,6 +2,8 @@
 
 pub mod access_review;
 pub mod audit;
+pub mod authorize;
+pub mod authz_config;
 pub mod can_i;
 pub mod certs;
 pub mod completion;

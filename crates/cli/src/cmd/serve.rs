@@ -1,6 +1,7 @@
 //! `virtguard serve`: the HTTPS server (health, readiness, metrics; the webhooks mount here
 //! next) with KubeVirt's mTLS peer identity rule and certificates reloaded without restart;
-//! with `--api`, the read-only Kubernetes API over the snapshot (`virtguard_server::api`).
+//! with `--api`, the read-only Kubernetes API over the snapshot (`virtguard_server::api`);
+//! with `--admission` and `--authorize`, kube-apiserver's webhooks on the same listener.
 //! Stops gracefully on SIGTERM or Ctrl-C, draining requests in flight.
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use virtguard_server::api::{ApiConfig, ApiServer, Loader, Reload, Services, Webh
 use virtguard_server::{MinTls, Server, ServerConfig};
 
 use crate::args::{Global, ServeArgs};
+use crate::cmd::authorize::{Authz, AuthzMetrics};
 use crate::input::{load_for_api, ApiSource};
 
 async fn shutdown_signal() {
@@ -51,11 +53,11 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
         .listen
         .parse()
         .with_context(|| format!("--listen {:?}: not HOST:PORT", a.listen))?;
-    if a.api || a.admission {
+    if a.api || a.admission || a.authorize {
         return run_api(g, a, listen);
     }
     if a.pki_dir.is_some() {
-        bail!("--pki-dir is for --api and --admission (KubeVirt's mTLS rule needs --tls-dir and --client-ca)");
+        bail!("--pki-dir is for --api, --admission and --authorize (KubeVirt's mTLS rule needs --tls-dir and --client-ca)");
     }
     let Some(tls_dir) = &a.tls_dir else {
         bail!("--tls-dir is required (or --api with --pki-dir)");
@@ -97,16 +99,28 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         bail!("--client-cn-types is KubeVirt's component rule; the API facade takes any client certificate of --client-ca as a Kubernetes identity");
     }
     if a.pki_dir.is_none() && (a.tls_dir.is_none() || a.client_ca.is_none()) {
-        bail!("--api needs --pki-dir DIR, or --tls-dir DIR with --client-ca FILE (the CA of the client certificates)");
+        bail!("--api, --admission and --authorize need --pki-dir DIR, or --tls-dir DIR with --client-ca FILE (the CA of the client certificates)");
+    }
+    // The authorization webhook alone needs no snapshot: without -f, --kubeconfig or
+    // --context, the policy files decide alone.
+    let no_snapshot = a.authorize
+        && !a.api
+        && !a.admission
+        && g.filename.is_empty()
+        && g.kubeconfig.is_none()
+        && g.context.is_none();
+    if no_snapshot && g.policies.is_empty() {
+        bail!("--authorize alone needs policies: --policies PATH (files or directories of *.cedar), or -f / --kubeconfig for cedar.k8s.aws Policy objects");
     }
     // A live cluster is read once at start; reloads re-read the files (-f) over it.
-    let live = if crate::input::wants_live(g) {
-        // The admission webhook alone reads only what its verdicts need (deploy/rbac.yaml);
-        // after this first read, watches keep it current.
-        let scope = if a.api {
-            virtguard_live::Scope::Audit
-        } else {
-            virtguard_live::Scope::Admission
+    let live = if !no_snapshot && crate::input::wants_live(g) {
+        // The webhooks alone read only what they need (the admission webhook: what
+        // deploy/rbac.yaml grants; the authorization webhook: RBAC's scope, which lists the
+        // cedar.k8s.aws Policy objects); after this first read, watches keep it current.
+        let scope = match (a.api, a.admission, a.authorize) {
+            (true, _, _) | (false, true, true) => virtguard_live::Scope::Audit,
+            (false, true, false) => virtguard_live::Scope::Admission,
+            (false, false, _) => virtguard_live::Scope::Rbac,
         };
         let (cluster, _) = crate::input::read_live(g, scope, false)?;
         crate::input::print_warnings(g, &cluster);
@@ -128,6 +142,7 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         defaults: g.defaults.clone(),
         skip_invalid: g.skip_invalid,
         live,
+        allow_empty: no_snapshot,
     };
     let read_at = std::time::SystemTime::now();
     let initial = load_for_api(&source, g.quiet)?;
@@ -141,14 +156,43 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
             ))))
         }
     };
+    let metrics = Arc::new(AuthzMetrics::default());
+    let authz = match a.authorize {
+        false => None,
+        true => Some(Arc::new(Authz::load(
+            &g.policies,
+            &initial.objects,
+            g.allow_lockout,
+            metrics.clone(),
+        )?)),
+    };
     let reload_source = source.clone();
     let source = Arc::new(source);
     let reload_admission = admission.clone();
+    let reload_authz = authz.clone();
+    let reload_metrics = metrics.clone();
     let config_path = a.admission_config.clone();
     let loader: Loader = Arc::new(move || {
-        let loaded = load_for_api(&reload_source, true).map_err(|e| format!("{e:#}"))?;
+        let loaded = match load_for_api(&reload_source, true) {
+            Ok(l) => l,
+            Err(e) => {
+                // The policy files are read again even when the snapshot is not.
+                if let Some(authz) = &reload_authz {
+                    authz.reload(None::<&[virtguard_snapshot::Object]>);
+                }
+                return Err(format!("{e:#}"));
+            }
+        };
         if let Some(adm) = &reload_admission {
-            reload_admitter(adm, config_path.as_deref(), &loaded.objects);
+            reload_admitter(
+                adm,
+                config_path.as_deref(),
+                &loaded.objects,
+                &reload_metrics,
+            );
+        }
+        if let Some(authz) = &reload_authz {
+            authz.reload(Some(&loaded.objects));
         }
         Ok(loaded)
     });
@@ -159,14 +203,28 @@ fn run_api(g: &Global, a: &ServeArgs, listen: std::net::SocketAddr) -> Result<u8
         .map(PathBuf::from)
         .collect();
     watch.extend(a.admission_config.iter().map(PathBuf::from));
+    if a.authorize {
+        watch.extend(g.policies.iter().map(PathBuf::from));
+    }
     let mut services = Services {
         api: a.api,
         webhooks: Vec::new(),
+        metrics: None,
     };
     if let Some(adm) = &admission {
         services
             .webhooks
             .push(("/validate".to_string(), admission_handler(adm.clone())));
+    }
+    if let Some(authz) = &authz {
+        services.webhooks.push((
+            crate::cmd::authorize::PATH.to_string(),
+            crate::cmd::authorize::handler(authz.clone()),
+        ));
+    }
+    if a.authorize || a.admission {
+        let m = metrics.clone();
+        services.metrics = Some(Arc::new(move || m.render()));
     }
     let mut cfg = ApiConfig::new(listen, tls_dir, client_ca);
     cfg.cert_check_interval = Duration::from_secs(a.reload_interval.max(1));
@@ -226,6 +284,7 @@ fn reload_admitter(
     adm: &std::sync::RwLock<Admitter>,
     config_path: Option<&str>,
     objects: &[virtguard_snapshot::Object],
+    metrics: &AuthzMetrics,
 ) {
     let state = State::from_objects(objects);
     let Ok(mut a) = adm.write() else {
@@ -239,6 +298,9 @@ fn reload_admitter(
             }
             Ok(_) => {}
             Err(e) => {
+                metrics
+                    .admission_config_reload_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(error = %format!("{e:#}"), "admission configuration refused; the last good one stays in force")
             }
         }
