@@ -227,12 +227,12 @@ impl PolicySet {
     /// Groups the policies name (`k8s::Group::"…"`), sorted: the groups whose membership can
     /// change a decision.
     pub fn named_groups(&self) -> Vec<String> {
-        named(&self.text(), "k8s::Group::\"")
+        named(self.text(), "k8s::Group::\"")
     }
 
     /// Users the policies name (`k8s::User::"…"`), sorted.
     pub fn named_users(&self) -> Vec<String> {
-        named(&self.text(), "k8s::User::\"")
+        named(self.text(), "k8s::User::\"")
     }
 
     /// Judges `subject` for the request `attrs` (its user is ignored): its representative

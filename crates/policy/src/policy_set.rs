@@ -94,6 +94,8 @@ pub struct PolicySet {
     any_action: cedar_policy::PolicySet,
     entries: Vec<PolicyEntry>,
     by_id: HashMap<PolicyId, usize>,
+    /// The whole set as Cedar text (scanned for the users and groups the policies name).
+    text: String,
 }
 
 /// The `k8s::Action` of an action-scope entity, `None` for another type (never equal to a
@@ -388,6 +390,7 @@ impl PolicySet {
                 any_action,
                 entries,
                 by_id,
+                text: set.to_string(),
             })
         } else {
             Err(PolicyError::Invalid(errors))
@@ -395,8 +398,8 @@ impl PolicySet {
     }
 
     /// The policies as Cedar text (for scanning the entities they name).
-    pub(crate) fn text(&self) -> String {
-        self.set.to_string()
+    pub(crate) fn text(&self) -> &str {
+        &self.text
     }
 
     /// The loaded policies in load order.
