@@ -18,6 +18,8 @@ pub(crate) struct Mapped {
     pub action: EntityUid,
     pub resource: EntityUid,
     pub entities: Entities,
+    /// The `resource` attribute when the resource is a `k8s::Resource` (the policy index key).
+    pub resource_name: Option<String>,
 }
 
 /// Builds `k8s::<ty>::"<id>"`.
@@ -121,6 +123,7 @@ pub(crate) fn map(req: &Request) -> Result<Mapped, String> {
     let principal = uid(ty, id)?;
     b.put(principal.clone(), attrs, parents)?;
 
+    let mut resource_name = None;
     let (verb, resource) = match (&req.non_resource_attributes, &req.resource_attributes) {
         (Some(n), _) => {
             let r = uid("NonResourceURL", &n.path)?;
@@ -135,7 +138,10 @@ pub(crate) fn map(req: &Request) -> Result<Mapped, String> {
             };
             let r = match r {
                 Some(r) => r,
-                None => resource(&mut b, ra)?,
+                None => {
+                    resource_name = Some(ra.resource.clone());
+                    resource(&mut b, ra)?
+                }
             };
             (ra.verb.as_str(), r)
         }
@@ -156,6 +162,7 @@ pub(crate) fn map(req: &Request) -> Result<Mapped, String> {
         action,
         resource,
         entities,
+        resource_name,
     })
 }
 

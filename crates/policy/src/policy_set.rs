@@ -89,13 +89,113 @@ pub struct PolicySet {
     /// names it (`==` or `in [...]`) and those with no action constraint. Request actions have no
     /// ancestors (no action entities are passed), so `in` is equality and the slice decides
     /// exactly as the whole set, evaluating fewer policies.
-    by_action: HashMap<String, cedar_policy::PolicySet>,
+    by_action: HashMap<String, Slice>,
     /// The policies with no action constraint: the slice of every verb not in `by_action`.
-    any_action: cedar_policy::PolicySet,
+    any_action: Slice,
     entries: Vec<PolicyEntry>,
     by_id: HashMap<PolicyId, usize>,
     /// The whole set as Cedar text (scanned for the users and groups the policies name).
     text: String,
+}
+
+/// One verb's policies, split by the `resource.resource` value a policy requires before
+/// anything in it can fail (see [`resource_key`]): a request is evaluated against `rest` and
+/// the policies of its own resource only. Skipping the others is exact: Cedar would find each
+/// of them false at that test, with no error, so neither decisions nor errors change.
+#[derive(Debug, Clone, Default)]
+struct Slice {
+    rest: cedar_policy::PolicySet,
+    by_resource: HashMap<String, cedar_policy::PolicySet>,
+}
+
+impl Slice {
+    fn of(policies: &[&cedar_policy::Policy]) -> Result<Slice, String> {
+        let mut slice = Slice::default();
+        for p in policies {
+            let set = match resource_key(p) {
+                Some(key) => slice.by_resource.entry(key).or_default(),
+                None => &mut slice.rest,
+            };
+            set.add((*p).clone()).map_err(|e| e.to_string())?;
+        }
+        Ok(slice)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.rest.policies().count()
+            + self
+                .by_resource
+                .values()
+                .map(|s| s.policies().count())
+                .sum::<usize>()
+    }
+}
+
+/// The `resource.resource` string a policy requires, when finding it unequal ends the policy's
+/// evaluation with `false` and no error: the resource scope is `is k8s::Resource` (whose
+/// `apiGroup` and `resource` the schema requires), the first condition is a `when`, and the
+/// conjuncts evaluated before `resource.resource == "…"` (left to right, `&&` short-circuits)
+/// are `has` tests and equalities of those required attributes with string literals, which
+/// cannot fail. Scope constraints are evaluated before the conditions and cannot fail either.
+fn resource_key(p: &cedar_policy::Policy) -> Option<String> {
+    use cedar_policy::ResourceConstraint;
+    use serde_json::Value;
+    let ty = match p.resource_constraint() {
+        ResourceConstraint::Is(ty) | ResourceConstraint::IsIn(ty, _) => ty,
+        _ => return None,
+    };
+    if ty.to_string() != "k8s::Resource" {
+        return None;
+    }
+    let est = p.to_json().ok()?;
+    let first = est.get("conditions")?.as_array()?.first()?;
+    if first.get("kind")?.as_str()? != "when" {
+        return None;
+    }
+    fn conjuncts<'a>(e: &'a Value, out: &mut Vec<&'a Value>) {
+        match e.get("&&") {
+            Some(and) => {
+                if let (Some(l), Some(r)) = (and.get("left"), and.get("right")) {
+                    conjuncts(l, out);
+                    conjuncts(r, out);
+                } else {
+                    out.push(e);
+                }
+            }
+            None => out.push(e),
+        }
+    }
+    /// `resource.<attr>` for a required attribute of `k8s::Resource`.
+    fn required_attr(e: &Value) -> Option<&str> {
+        let dot = e.get(".")?;
+        (dot.get("left")?.get("Var")?.as_str()? == "resource")
+            .then(|| dot.get("attr")?.as_str())
+            .flatten()
+            .filter(|a| matches!(*a, "apiGroup" | "resource"))
+    }
+    let mut parts = Vec::new();
+    conjuncts(first.get("body")?, &mut parts);
+    for part in parts {
+        if let Some(has) = part.get("has") {
+            if has.get("left")?.get("Var")?.as_str()? == "resource" {
+                continue;
+            }
+            return None;
+        }
+        let eq = part.get("==")?;
+        let (l, r) = (eq.get("left")?, eq.get("right")?);
+        let (attr, lit) = match (required_attr(l), required_attr(r)) {
+            (Some(a), None) => (a, r),
+            (None, Some(a)) => (a, l),
+            _ => return None,
+        };
+        let lit = lit.get("Value")?.as_str()?;
+        if attr == "resource" {
+            return Some(lit.to_owned());
+        }
+    }
+    None
 }
 
 /// The `k8s::Action` of an action-scope entity, `None` for another type (never equal to a
@@ -104,22 +204,17 @@ fn action_verb(uid: &cedar_policy::EntityUid) -> Option<String> {
     (uid.type_name().to_string() == "k8s::Action").then(|| uid.id().unescaped().to_owned())
 }
 
-/// Slices `set` by action (see [`PolicySet::by_action`](PolicySet)).
+/// Slices `set` by action (see [`PolicySet::by_action`](PolicySet)), each slice indexed by
+/// resource (see [`Slice`]).
 fn slice_by_action(
     set: &cedar_policy::PolicySet,
-) -> Result<
-    (
-        HashMap<String, cedar_policy::PolicySet>,
-        cedar_policy::PolicySet,
-    ),
-    String,
-> {
+) -> Result<(HashMap<String, Slice>, Slice), String> {
     use cedar_policy::ActionConstraint;
-    let mut any = cedar_policy::PolicySet::new();
+    let mut any: Vec<&cedar_policy::Policy> = Vec::new();
     let mut named: HashMap<String, Vec<&cedar_policy::Policy>> = HashMap::new();
     for p in set.policies() {
         match p.action_constraint() {
-            ActionConstraint::Any => any.add(p.clone()).map_err(|e| e.to_string())?,
+            ActionConstraint::Any => any.push(p),
             ActionConstraint::Eq(uid) => {
                 if let Some(v) = action_verb(&uid) {
                     named.entry(v).or_default().push(p);
@@ -137,13 +232,11 @@ fn slice_by_action(
     }
     let mut by_action = HashMap::with_capacity(named.len());
     for (verb, policies) in named {
-        let mut slice = any.clone();
-        for p in policies {
-            slice.add(p.clone()).map_err(|e| e.to_string())?;
-        }
-        by_action.insert(verb, slice);
+        let mut all = any.clone();
+        all.extend(policies);
+        by_action.insert(verb, Slice::of(&all)?);
     }
-    Ok((by_action, any))
+    Ok((by_action, Slice::of(&any)?))
 }
 
 /// Line and column (from 1, column in characters) of a byte offset.
@@ -438,6 +531,10 @@ impl PolicySet {
             .by_action
             .get(mapped.action.id().unescaped())
             .unwrap_or(&self.any_action);
+        let indexed = mapped
+            .resource_name
+            .as_deref()
+            .and_then(|r| slice.by_resource.get(r));
         let cedar_req = match cedar_policy::Request::new(
             mapped.principal,
             mapped.action,
@@ -454,21 +551,38 @@ impl PolicySet {
                 }
             }
         };
-        let response = Authorizer::new().is_authorized(&cedar_req, slice, &mapped.entities);
-        let diagnostics = response.diagnostics();
+        let authorizer = Authorizer::new();
+        let mut responses =
+            vec![authorizer.is_authorized(&cedar_req, &slice.rest, &mapped.entities)];
+        if let Some(set) = indexed {
+            responses.push(authorizer.is_authorized(&cedar_req, set, &mapped.entities));
+        }
 
-        let mut matched: Vec<(usize, PolicyRef)> = diagnostics
-            .reason()
+        // Satisfied policies of both parts; Cedar's reasons are the satisfied forbids when one
+        // is, else the satisfied permits, which the combination below recomputes.
+        let mut matched: Vec<(usize, Kind, PolicyRef)> = responses
+            .iter()
+            .flat_map(|r| r.diagnostics().reason())
             .filter_map(|id| {
                 let i = *self.by_id.get(id)?;
-                Some((i, self.entries.get(i)?.policy.clone()))
+                let entry = self.entries.get(i)?;
+                Some((i, entry.kind, entry.policy.clone()))
             })
             .collect();
-        matched.sort();
-        let matched: Vec<PolicyRef> = matched.into_iter().map(|(_, p)| p).collect();
+        matched.sort_by_key(|(i, _, _)| *i);
+        if matched.iter().any(|(_, k, _)| *k == Kind::Forbid) {
+            matched.retain(|(_, k, _)| *k == Kind::Forbid);
+        }
+        let decision = match matched.first() {
+            None => Decision::NoOpinion,
+            Some((_, Kind::Forbid, p)) => Decision::Deny { policy: p.clone() },
+            Some((_, Kind::Permit, p)) => Decision::Allow { policy: p.clone() },
+        };
+        let matched: Vec<PolicyRef> = matched.into_iter().map(|(_, _, p)| p).collect();
 
-        let mut errors: Vec<(usize, String)> = diagnostics
-            .errors()
+        let mut errors: Vec<(usize, String)> = responses
+            .iter()
+            .flat_map(|r| r.diagnostics().errors())
             .map(|e| {
                 let text = e.to_string();
                 match e {
@@ -495,11 +609,6 @@ impl PolicySet {
         errors.sort();
         let errors = errors.into_iter().map(|(_, e)| e).collect();
 
-        let decision = match (response.decision(), matched.first()) {
-            (_, None) => Decision::NoOpinion,
-            (cedar_policy::Decision::Allow, Some(p)) => Decision::Allow { policy: p.clone() },
-            (cedar_policy::Decision::Deny, Some(p)) => Decision::Deny { policy: p.clone() },
-        };
         Evaluation {
             decision,
             matched,
@@ -522,7 +631,7 @@ permit (principal, action in [k8s::Action::"get", k8s::Action::"list"], resource
 forbid (principal, action == k8s::Action::"delete", resource is k8s::Resource) when { resource.resource == "pods" };"#;
         let set = PolicySet::from_sources(&[("s.cedar".into(), text.into())]).expect("valid");
         assert_eq!(set.by_action.len(), 3);
-        assert_eq!(set.any_action.policies().count(), 1);
+        assert_eq!(set.any_action.len(), 1);
         let decide = |verb: &str, resource: &str| {
             let req = Request::resource(
                 "u",
@@ -545,6 +654,98 @@ forbid (principal, action == k8s::Action::"delete", resource is k8s::Resource) w
         assert_eq!(decide("delete", "nodes"), "none");
         assert_eq!(decide("frobnicate", "secrets"), "deny any");
         assert_eq!(decide("frobnicate", "pods"), "none");
+    }
+
+    #[test]
+    fn resource_index_keys_only_policies_that_cannot_fail_before_the_test() {
+        let keys = |text: &str| -> Vec<Option<String>> {
+            let set: cedar_policy::PolicySet = text.parse().expect("parses");
+            let mut ps: Vec<_> = set.policies().collect();
+            ps.sort_by_key(|p| p.id().to_string());
+            ps.into_iter().map(resource_key).collect()
+        };
+        let text = r#"
+forbid (principal, action, resource is k8s::Resource) when { resource.resource == "pods" };
+forbid (principal, action, resource is k8s::Resource) when { resource has subresource && resource.apiGroup == "" && "vms" == resource.resource && resource.subresource == "vnc" };
+forbid (principal, action, resource is k8s::Resource) when { resource.namespace == "x" && resource.resource == "pods" };
+forbid (principal, action, resource) when { resource.resource == "pods" };
+forbid (principal, action, resource is k8s::Resource) unless { resource.resource == "pods" };
+forbid (principal, action, resource is k8s::Resource) when { resource.resource == "pods" || resource.resource == "x" };
+forbid (principal, action, resource is k8s::Resource) when { resource.apiGroup == resource.resource };
+"#;
+        let got = keys(text);
+        assert_eq!(
+            got,
+            vec![
+                Some("pods".to_owned()),
+                Some("vms".to_owned()),
+                None, // `resource.namespace` may be absent: the policy errors, which must be seen
+                None, // not only k8s::Resource
+                None, // unless
+                None, // a disjunction
+                None, // no literal
+            ]
+        );
+    }
+
+    #[test]
+    fn the_resource_index_decides_and_errs_as_the_whole_set() {
+        let text = r#"@id("f-pods-err")
+forbid (principal, action, resource is k8s::Resource) when { resource.resource == "pods" && 9223372036854775807 + 1 > 0 };
+@id("f-pods-a")
+forbid (principal, action, resource is k8s::Resource) when { resource.resource == "pods" && resource has namespace && resource.namespace == "a" };
+@id("p-vms")
+permit (principal, action == k8s::Action::"get", resource is k8s::Resource) when { resource.apiGroup == "kubevirt.io" && resource.resource == "vms" };
+@id("f-ns")
+forbid (principal, action, resource is k8s::Resource) when { resource has namespace && resource.namespace == "b" && resource.resource == "vms" };
+@id("p-any")
+permit (principal, action == k8s::Action::"list", resource);
+@id("f-err-first")
+forbid (principal, action == k8s::Action::"delete", resource is k8s::Resource) when { 9223372036854775807 + 1 > 0 && resource.resource == "pods" };"#;
+        let set = PolicySet::from_sources(&[("s.cedar".into(), text.into())]).expect("valid");
+        assert_eq!(set.any_action.by_resource.len(), 1);
+        assert_eq!(set.any_action.rest.policies().count(), 1);
+        let decide = |verb: &str, group: &str, resource: &str, ns: &str| {
+            let req = Request::resource(
+                "u",
+                &[],
+                crate::request::ResourceAttributes {
+                    verb: verb.into(),
+                    group: group.into(),
+                    resource: resource.into(),
+                    namespace: ns.into(),
+                    ..Default::default()
+                },
+            );
+            let e = set.decide(&req);
+            let d = match e.decision {
+                Decision::Deny { policy } => format!("deny {}", policy.id),
+                Decision::Allow { policy } => format!("allow {}", policy.id),
+                Decision::NoOpinion => "none".into(),
+            };
+            (d, e.errors.len())
+        };
+        // An indexed policy that errors is still evaluated (and reported) for its resource.
+        assert_eq!(decide("get", "", "pods", ""), ("none".into(), 1));
+        assert_eq!(decide("get", "", "pods", "a"), ("deny f-pods-a".into(), 1));
+        assert_eq!(
+            decide("get", "kubevirt.io", "vms", "x"),
+            ("allow p-vms".into(), 0)
+        );
+        assert_eq!(
+            decide("get", "kubevirt.io", "vms", "b"),
+            ("deny f-ns".into(), 0)
+        );
+        assert_eq!(
+            decide("list", "", "secrets", "b"),
+            ("allow p-any".into(), 0)
+        );
+        // A policy that can fail before its resource test is never skipped.
+        assert_eq!(
+            decide("delete", "", "pods", "a"),
+            ("deny f-pods-a".into(), 2)
+        );
+        assert_eq!(decide("delete", "", "secrets", ""), ("none".into(), 1));
     }
 
     #[test]
