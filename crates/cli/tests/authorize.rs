@@ -579,3 +579,88 @@ fn authorize_alone_needs_policies() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--authorize alone needs policies"), "{err}");
 }
+
+/// The offline chain cases (`tests/data/policy/chain/cases.yaml`) through the webhook: where
+/// `access-review --policies` says Cedar decided, the webhook gives the same answer naming the
+/// same policy; where RBAC decided, the webhook has no opinion (system:masters cases are
+/// skipped: kube-apiserver never asks a webhook about them).
+#[test]
+fn the_chain_cases_agree_offline_and_through_the_webhook() {
+    if !have("curl", "--version") {
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let chain = repo().join("tests/data/policy/chain");
+    let text = std::fs::read_to_string(chain.join("cases.yaml")).expect("cases.yaml");
+    let cases: Vec<Value> = serde_yaml_ng::from_str(&text).expect("cases.yaml parses");
+    assert!(cases.len() >= 10);
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut stream = String::new();
+    let bodies: Vec<String> = cases
+        .iter()
+        .map(|c| sar("v1", c["review"].clone()))
+        .collect();
+    for b in &bodies {
+        stream.push_str(b);
+        stream.push('\n');
+    }
+    let reviews = tmp.path().join("reviews.jsonl");
+    std::fs::write(&reviews, stream).expect("write reviews");
+    let out = Command::new(bin())
+        .current_dir(repo())
+        .args([
+            "-q",
+            "access-review",
+            "-f",
+            "examples/cluster",
+            "--policies",
+        ])
+        .arg(&chain)
+        .arg("--requests")
+        .arg(&reviews)
+        .output()
+        .expect("run access-review");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offline: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(offline.len(), cases.len());
+
+    let pki = tmp.path().join("pki");
+    let s = start_authorize(tmp.path(), &chain, &pki, &[]);
+    let client = client_of(&pki, &s, tmp.path());
+    let ca = pki.join("ca.crt");
+    let mut by_cedar = 0;
+    for ((case, body), off) in cases.iter().zip(&bodies).zip(&offline) {
+        if case["expect"]["decidedBy"] == "system:masters" {
+            continue; // kube-apiserver allows system:masters before any webhook is asked
+        }
+        let (code, v) = post(&s, &ca, Some(&client), body);
+        let what = format!("{}: offline {} webhook {v}", case["name"], off["status"]);
+        assert_eq!(code, 200, "{what}");
+        let off = &off["status"];
+        let reason = off["reason"].as_str().unwrap_or_default();
+        match reason.split_once("Cedar policy ") {
+            Some((_, rest)) => {
+                by_cedar += 1;
+                let policy = rest.split(" (").next().unwrap_or_default();
+                assert_eq!(v["status"]["allowed"], off["allowed"], "{what}");
+                assert_eq!(
+                    v["status"]["denied"].as_bool().unwrap_or(false),
+                    off["denied"].as_bool().unwrap_or(false),
+                    "{what}"
+                );
+                let theirs = v["status"]["reason"].as_str().unwrap_or_default();
+                assert!(theirs.contains(&format!("{policy} (")), "{what}");
+            }
+            None => assert_eq!(v["status"], json!({"allowed": false}), "{what}"),
+        }
+    }
+    assert!(by_cedar >= 4, "{by_cedar} cases decided by Cedar");
+}
