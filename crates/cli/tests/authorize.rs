@@ -301,6 +301,8 @@ fn policies_reload_while_serving() {
         s.log()
     );
     assert!(s.log().contains("broken.cedar:3:"), "{}", s.log());
+    // A log written to a file is plain text: no terminal colour codes around the fields.
+    assert!(!s.log().contains('\u{1b}'), "{}", s.log());
     assert!(denied(&delete));
     assert!(denied(&vnc("dora", &["developers"], "prod")));
 

@@ -48,6 +48,12 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<u8> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal (logs to a file or journald stay plain text).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && !g.no_color
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .try_init();
     let listen = a
         .listen
