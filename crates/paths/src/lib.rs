@@ -10,7 +10,6 @@
 pub mod facts;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
@@ -215,6 +214,32 @@ struct Search<'a> {
     policy: &'a Policy,
     facts: &'a Facts,
     deny: Option<Deny<'a>>,
+    /// The bindings naming each subject: `(true, group)`, or `(false, user name)` for users
+    /// and service accounts (`system:serviceaccount:NS:NAME`), in binding order.
+    by_subject: FxHashMap<(bool, String), Vec<usize>>,
+}
+
+/// [`Search::by_subject`]: a binding applies to a user exactly when one of its subjects' keys
+/// is the user's name or one of its groups (`appliesToUser`).
+fn index_subjects(policy: &Policy) -> FxHashMap<(bool, String), Vec<usize>> {
+    let mut out: FxHashMap<(bool, String), Vec<usize>> = FxHashMap::default();
+    for (i, b) in policy.bindings().iter().enumerate() {
+        for subj in &b.subjects {
+            let key = match subj.kind {
+                SubjectKind::User => (false, subj.name.clone()),
+                SubjectKind::Group => (true, subj.name.clone()),
+                SubjectKind::ServiceAccount => match subj.service_account_username(&b.namespace) {
+                    Some(u) => (false, u),
+                    None => continue,
+                },
+            };
+            let v = out.entry(key).or_default();
+            if v.last() != Some(&i) {
+                v.push(i);
+            }
+        }
+    }
+    out
 }
 
 /// The namespaced requests the per-namespace edges ask: `(verb, group, resource, subresource)`.
@@ -233,37 +258,53 @@ const NAMESPACED_EDGES: &[(&str, &str, &str, &str)] = &[
     ("list", "", "secrets", ""),
 ];
 
+// Memo slots of the per-namespace requests in [`Search::steps`] (after POD_CREATORS' indices).
+const SLOT_TOKEN: usize = POD_CREATORS.len();
+const SLOT_IMPERSONATE: usize = SLOT_TOKEN + 1;
+const SLOT_VM: usize = SLOT_TOKEN + 2;
+const SLOT_SECRET_GET: usize = SLOT_TOKEN + 3;
+const SLOT_SECRET_LIST: usize = SLOT_TOKEN + 4;
+
 impl Search<'_> {
     /// The namespaces whose per-namespace edges need asking for `u`: those with a RoleBinding
-    /// that applies to it, or all (`None`) when a ClusterRoleBinding of it has a rule that
-    /// could grant one of [`NAMESPACED_EDGES`] (whatever its resourceNames). In any other
+    /// that applies to it (`local`), or all (`all`) when a ClusterRoleBinding of it has a rule
+    /// that could grant one of [`NAMESPACED_EDGES`] (whatever its resourceNames). In any other
     /// namespace only ClusterRoleBindings apply to `u`, and none of them grants an edge, so
     /// skipping it changes no answer; it saves asking every namespace for every identity.
-    fn namespaces_to_ask(&self, u: &User) -> Option<std::collections::HashSet<&str>> {
-        let cluster = self.policy.rules_for(u, "");
-        let relevant = cluster.rules.iter().any(|r| {
-            NAMESPACED_EDGES.iter().any(|(verb, group, resource, sub)| {
-                let combined = if sub.is_empty() {
-                    (*resource).to_string()
-                } else {
-                    format!("{resource}/{sub}")
-                };
-                verb_matches(r.rule, verb)
-                    && api_group_matches(r.rule, group)
-                    && resource_matches(r.rule, &combined, sub)
-            })
-        });
-        if relevant {
-            return None;
-        }
-        Some(
-            self.policy
-                .bindings()
-                .iter()
-                .filter(|b| b.kind == BindingKind::RoleBinding && b.applies_to(u).is_some())
-                .map(|b| b.namespace.as_str())
-                .collect(),
-        )
+    fn namespaces_to_ask(&self, u: &User) -> (bool, std::collections::HashSet<&str>) {
+        let mut applying: Vec<usize> = std::iter::once((false, u.name.clone()))
+            .chain(u.groups.iter().map(|g| (true, g.clone())))
+            .filter_map(|k| self.by_subject.get(&k))
+            .flatten()
+            .copied()
+            .collect();
+        applying.sort_unstable();
+        applying.dedup();
+        let bindings = self.policy.bindings();
+        let relevant = applying
+            .iter()
+            .filter(|&&b| bindings[b].kind == BindingKind::ClusterRoleBinding)
+            .filter_map(|&b| self.policy.binding_role(b).ok())
+            .flat_map(|role| &role.rules)
+            .any(|rule| {
+                NAMESPACED_EDGES.iter().any(|(verb, group, resource, sub)| {
+                    let combined = if sub.is_empty() {
+                        (*resource).to_string()
+                    } else {
+                        format!("{resource}/{sub}")
+                    };
+                    verb_matches(rule, verb)
+                        && api_group_matches(rule, group)
+                        && resource_matches(rule, &combined, sub)
+                })
+            });
+        let local = applying
+            .iter()
+            .map(|&b| &bindings[b])
+            .filter(|b| b.kind == BindingKind::RoleBinding)
+            .map(|b| b.namespace.as_str())
+            .collect();
+        (relevant, local)
     }
 
     /// The first grant allowing the request, if allowed.
@@ -297,24 +338,31 @@ impl Search<'_> {
         user.is_privileged() || self.can(user, "*", ("*", "*", ""), "", "").is_some()
     }
 
-    /// Every step out of an identity.
-    fn steps(&self, id: &Identity, to: &[Target]) -> Vec<Step> {
+    /// Every step out of an identity, in a fixed order; without `describe` the steps carry
+    /// no action or namespace text (the search only needs what they gain).
+    fn steps(&self, id: &Identity, to: &[Target], describe: bool) -> Vec<Step> {
         let u = id.as_user();
         let mut out = Vec::new();
-        let step =
-            |action: String, ns: &str, grants: Vec<Grant>, gains: Gain, reference: &'static str| {
+        // The text is only formatted when wanted.
+        macro_rules! step {
+            ($action:expr, $ns:expr, $grants:expr, $gains:expr, $reference:expr $(,)?) => {
                 Step {
-                    action,
-                    namespace: ns.to_string(),
-                    grants,
-                    gains,
-                    reference,
+                    action: if describe { $action } else { String::new() },
+                    namespace: if describe {
+                        $ns.to_string()
+                    } else {
+                        String::new()
+                    },
+                    grants: $grants,
+                    gains: $gains,
+                    reference: $reference,
                 }
             };
+        }
         // Cluster-wide targets first: shortest paths prefer them.
         if to.contains(&Target::ClusterAdmin) {
             if let Some(g) = self.can(&u, "impersonate", ("", "groups", ""), "", "system:masters") {
-                out.push(step(
+                out.push(step!(
                     "impersonate group system:masters".into(),
                     "",
                     g,
@@ -338,7 +386,7 @@ impl Search<'_> {
                     "",
                 ),
             ) {
-                out.push(step(
+                out.push(step!(
                     "bind ClusterRole cluster-admin with a new ClusterRoleBinding".into(),
                     "",
                     [g1, g2].concat(),
@@ -377,7 +425,7 @@ impl Search<'_> {
                     "",
                 );
                 if let Some(g4) = bind {
-                    out.push(step(
+                    out.push(step!(
                         "create a ClusterRole with every right (escalate) and bind it to oneself"
                             .into(),
                         "",
@@ -398,7 +446,7 @@ impl Search<'_> {
                 "",
                 "",
             ) {
-                out.push(step(
+                out.push(step!(
                     "create mutatingwebhookconfigurations".into(),
                     "",
                     g,
@@ -433,7 +481,7 @@ impl Search<'_> {
                     "kubernetes.io/kube-apiserver-client",
                 ),
             ) {
-                out.push(step(
+                out.push(step!(
                     "create and approve a CSR for a system:masters client certificate".into(),
                     "",
                     [g1, g2, g3].concat(),
@@ -445,7 +493,7 @@ impl Search<'_> {
         if to.contains(&Target::Node) {
             for verb in ["get", "create"] {
                 if let Some(g) = self.can(&u, verb, ("", "nodes", "proxy"), "", "") {
-                    out.push(step(
+                    out.push(step!(
                         format!("{verb} nodes/proxy"),
                         "",
                         g,
@@ -459,7 +507,7 @@ impl Search<'_> {
                 for verb in ["update", "patch"] {
                     if let Some(g) = self.can(&u, verb, ("kubevirt.io", "kubevirts", ""), ns, name)
                     {
-                        out.push(step(
+                        out.push(step!(
                             format!("{verb} KubeVirt {ns}/{name} (spec.customizeComponents)"),
                             ns,
                             g,
@@ -487,7 +535,7 @@ impl Search<'_> {
                     self.can(&u, v, ("", "pods", s), &p.namespace, name)
                         .map(|g| (v, s, g))
                 }) {
-                    out.push(step(
+                    out.push(step!(
                         format!(
                             "{verb} pods/{sub} on {}/{} ({})",
                             p.namespace, p.name, p.why
@@ -500,15 +548,38 @@ impl Search<'_> {
                 }
             }
         }
-        let asked = self.namespaces_to_ask(&u);
-        let ask = |ns: &str| asked.as_ref().is_none_or(|a| a.contains(ns));
+        let (all, local) = self.namespaces_to_ask(&u);
+        let ask = |ns: &str| all || local.contains(ns);
+        // In a namespace where no RoleBinding applies to `u`, RBAC decides from its
+        // ClusterRoleBindings alone, the same in every such namespace: those answers are asked
+        // once (not when an authorizer before RBAC, which may look at the namespace, is set).
+        // One memo per call site below (`slot`): POD_CREATORS by index, then the others.
+        let memo: std::cell::RefCell<Vec<FxHashMap<String, Option<Vec<Grant>>>>> =
+            std::cell::RefCell::new(vec![FxHashMap::default(); SLOT_SECRET_LIST + 1]);
+        let can_in = |slot: usize,
+                      verb: &str,
+                      what: (&str, &str, &str),
+                      ns: &str,
+                      name: &str|
+         -> Option<Vec<Grant>> {
+            if self.deny.is_some() || local.contains(ns) {
+                return self.can(&u, verb, what, ns, name);
+            }
+            if let Some(known) = memo.borrow().get(slot).and_then(|m| m.get(name)) {
+                return known.clone();
+            }
+            let answer = self.can(&u, verb, what, ns, name);
+            if let Some(m) = memo.borrow_mut().get_mut(slot) {
+                m.insert(name.to_owned(), answer.clone());
+            }
+            answer
+        };
         for ns in &self.facts.namespaces {
             if !ask(ns) {
                 continue;
             }
-            let creator = POD_CREATORS.iter().find_map(|(grp, res)| {
-                self.can(&u, "create", (grp, res, ""), ns, "")
-                    .map(|g| (*grp, *res, g))
+            let creator = POD_CREATORS.iter().enumerate().find_map(|(i, (grp, res))| {
+                can_in(i, "create", (grp, res, ""), ns, "").map(|g| (*grp, *res, g))
             });
             if let Some((grp, res, g)) = &creator {
                 let what = if grp.is_empty() {
@@ -517,12 +588,12 @@ impl Search<'_> {
                     format!("{res}.{grp}")
                 };
                 if to.contains(&Target::Node) && self.facts.privileged_pods_allowed(ns) {
-                    out.push(step(format!("create {what} with a privileged pod in namespace {ns} (Pod Security: {})", self.facts.pod_security.get(ns).map(String::as_str).unwrap_or("unset")), ns, g.clone(), Gain::Target(Target::Node), REF_PRIVILEGED_POD));
+                    out.push(step!(format!("create {what} with a privileged pod in namespace {ns} (Pod Security: {})", self.facts.pod_security.get(ns).map(String::as_str).unwrap_or("unset")), ns, g.clone(), Gain::Target(Target::Node), REF_PRIVILEGED_POD));
                 }
                 for sa in self.facts.service_accounts.get(ns).into_iter().flatten() {
                     let target = Identity::service_account(ns, sa);
                     if &target != id {
-                        out.push(step(
+                        out.push(step!(
                             format!(
                                 "create {what} in namespace {ns} running as service account {sa}"
                             ),
@@ -539,8 +610,14 @@ impl Search<'_> {
                 if &target == id {
                     continue;
                 }
-                if let Some(g) = self.can(&u, "create", ("", "serviceaccounts", "token"), ns, sa) {
-                    out.push(step(
+                if let Some(g) = can_in(
+                    SLOT_TOKEN,
+                    "create",
+                    ("", "serviceaccounts", "token"),
+                    ns,
+                    sa,
+                ) {
+                    out.push(step!(
                         format!("create serviceaccounts/token for {ns}/{sa}"),
                         ns,
                         g,
@@ -548,8 +625,14 @@ impl Search<'_> {
                         REF_TOKEN,
                     ));
                 }
-                if let Some(g) = self.can(&u, "impersonate", ("", "serviceaccounts", ""), ns, sa) {
-                    out.push(step(
+                if let Some(g) = can_in(
+                    SLOT_IMPERSONATE,
+                    "impersonate",
+                    ("", "serviceaccounts", ""),
+                    ns,
+                    sa,
+                ) {
+                    out.push(step!(
                         format!("impersonate service account {ns}/{sa}"),
                         ns,
                         g,
@@ -559,17 +642,25 @@ impl Search<'_> {
                 }
             }
             if self.facts.gates.contains("HostDisk") && to.contains(&Target::Node) {
-                if let Some(g) =
-                    self.can(&u, "create", ("kubevirt.io", "virtualmachines", ""), ns, "")
-                {
-                    out.push(step(format!("create a VirtualMachine with a hostDisk volume in namespace {ns} (HostDisk gate on)"), ns, g, Gain::Target(Target::Node), REF_HOSTDISK));
+                if let Some(g) = can_in(
+                    SLOT_VM,
+                    "create",
+                    ("kubevirt.io", "virtualmachines", ""),
+                    ns,
+                    "",
+                ) {
+                    out.push(step!(format!("create a VirtualMachine with a hostDisk volume in namespace {ns} (HostDisk gate on)"), ns, g, Gain::Target(Target::Node), REF_HOSTDISK));
                 }
             }
             if self.facts.gates.contains("Sidecar") && to.contains(&Target::VirtLauncher) {
-                if let Some(g) =
-                    self.can(&u, "create", ("kubevirt.io", "virtualmachines", ""), ns, "")
-                {
-                    out.push(step(format!("create a VirtualMachine with a hook sidecar in namespace {ns} (Sidecar gate on)"), ns, g, Gain::Target(Target::VirtLauncher), REF_SIDECAR));
+                if let Some(g) = can_in(
+                    SLOT_VM,
+                    "create",
+                    ("kubevirt.io", "virtualmachines", ""),
+                    ns,
+                    "",
+                ) {
+                    out.push(step!(format!("create a VirtualMachine with a hook sidecar in namespace {ns} (Sidecar gate on)"), ns, g, Gain::Target(Target::VirtLauncher), REF_SIDECAR));
                 }
             }
         }
@@ -578,11 +669,10 @@ impl Search<'_> {
             if &target == id || !ask(ns) {
                 continue;
             }
-            if let Some(g) = self
-                .can(&u, "get", ("", "secrets", ""), ns, secret)
-                .or_else(|| self.can(&u, "list", ("", "secrets", ""), ns, ""))
+            if let Some(g) = can_in(SLOT_SECRET_GET, "get", ("", "secrets", ""), ns, secret)
+                .or_else(|| can_in(SLOT_SECRET_LIST, "list", ("", "secrets", ""), ns, ""))
             {
-                out.push(step(
+                out.push(step!(
                     format!("read Secret {ns}/{secret} (a token of {sa})"),
                     ns,
                     g,
@@ -622,39 +712,131 @@ fn subjects(policy: &Policy, facts: &Facts) -> Vec<Identity> {
     out.into_iter().collect()
 }
 
-/// A node of the breadth-first search: the step that reached it (an index into an identity's
-/// shared step list) and the node it was taken from.
-struct Node {
-    parent: Option<usize>,
-    step: Option<(Rc<StepsOf>, usize)>,
-    depth: usize,
+/// The identity graph explored from every start: numbered identities, the edges of each one
+/// expanded (computed once, shared by every start), and which ones are cluster-admin. Only the
+/// edges are kept: the steps (with their descriptions and grants) of the few identities on a
+/// reported path are computed again when the path is written, which keeps the graph small.
+struct Graph {
+    ids: Vec<Identity>,
+    /// Per identity, per step (in step order): what it gains; `None` when the identity was not
+    /// expanded (too far from every start).
+    edges: Vec<Option<Vec<Edge>>>,
+    admin: Vec<bool>,
 }
 
-/// An identity's steps, and per step the number of the identity it gains (`u32::MAX` for a
-/// target).
-struct StepsOf {
-    steps: Vec<Step>,
-    next: Vec<u32>,
+/// What a step gains, by number.
+#[derive(Clone, Copy)]
+enum Edge {
+    Identity(u32),
+    Target(Target),
 }
 
-/// The steps from the start to node `at`.
-fn path_of(nodes: &[Node], mut at: usize) -> Vec<Step> {
-    let mut out = Vec::new();
-    while let Some(n) = nodes.get(at) {
-        if let Some((steps, k)) = &n.step {
-            if let Some(s) = steps.steps.get(*k) {
-                out.push(s.clone());
+const UNREACHED: usize = usize::MAX;
+
+impl Graph {
+    /// Breadth-first from all starts at once: an identity is expanded when some start reaches it
+    /// in fewer than `max_steps` steps, so every path of at most `max_steps` steps from any start
+    /// lies in the graph.
+    fn explore(search: &Search<'_>, starts: &[Identity], opts: &Options) -> Graph {
+        let mut g = Graph {
+            ids: Vec::new(),
+            edges: Vec::new(),
+            admin: Vec::new(),
+        };
+        let mut numbers: FxHashMap<Identity, u32> = FxHashMap::default();
+        let mut depth: Vec<usize> = Vec::new();
+        let want_admin = opts.to.contains(&Target::ClusterAdmin);
+        let mut queue = VecDeque::new();
+        let mut intern = |id: &Identity, g: &mut Graph, depth: &mut Vec<usize>| -> (u32, bool) {
+            if let Some(&n) = numbers.get(id) {
+                return (n, false);
+            }
+            let n = g.ids.len() as u32;
+            numbers.insert(id.clone(), n);
+            g.ids.push(id.clone());
+            g.edges.push(None);
+            g.admin.push(want_admin && search.is_admin(&id.as_user()));
+            depth.push(UNREACHED);
+            (n, true)
+        };
+        for s in starts {
+            let (n, _) = intern(s, &mut g, &mut depth);
+            if depth[n as usize] == UNREACHED {
+                depth[n as usize] = 0;
+                queue.push_back(n);
             }
         }
-        match n.parent {
-            Some(p) => at = p,
-            None => break,
+        while let Some(n) = queue.pop_front() {
+            let d = depth[n as usize];
+            if d >= opts.max_steps {
+                continue;
+            }
+            let steps = search.steps(&g.ids[n as usize].clone(), &opts.to, false);
+            let mut edges = Vec::with_capacity(steps.len());
+            for s in steps {
+                match s.gains {
+                    Gain::Identity(id) => {
+                        let (m, _) = intern(&id, &mut g, &mut depth);
+                        if depth[m as usize] == UNREACHED {
+                            depth[m as usize] = d + 1;
+                            queue.push_back(m);
+                        }
+                        edges.push(Edge::Identity(m));
+                    }
+                    Gain::Target(t) => edges.push(Edge::Target(t)),
+                }
+            }
+            g.edges[n as usize] = Some(edges);
         }
+        g
     }
-    out.reverse();
-    out
+
+    /// Per identity, the fewest steps to `target` (`UNREACHED` if none): a step that gains it
+    /// counts one; for cluster-admin an identity that is cluster-admin counts zero (the path
+    /// ends with "act as", which is not a step of the search). Breadth-first backwards.
+    fn distances(&self, target: Target, max_steps: usize) -> Vec<usize> {
+        let n = self.ids.len();
+        let mut dist = vec![UNREACHED; n];
+        let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut levels: Vec<Vec<u32>> = vec![Vec::new(); max_steps + 1];
+        if target == Target::ClusterAdmin {
+            for (u, &admin) in self.admin.iter().enumerate() {
+                if admin {
+                    dist[u] = 0;
+                    levels[0].push(u as u32);
+                }
+            }
+        }
+        for (u, edges) in self.edges.iter().enumerate() {
+            let Some(edges) = edges else { continue };
+            for e in edges {
+                match *e {
+                    Edge::Identity(m) => preds[m as usize].push(u as u32),
+                    Edge::Target(t) => {
+                        if t == target && dist[u] == UNREACHED && max_steps >= 1 {
+                            dist[u] = 1;
+                            levels[1].push(u as u32);
+                        }
+                    }
+                }
+            }
+        }
+        for d in 0..max_steps {
+            let level = std::mem::take(&mut levels[d]);
+            for v in level {
+                for &u in &preds[v as usize] {
+                    if dist[u as usize] == UNREACHED {
+                        dist[u as usize] = d + 1;
+                        levels[d + 1].push(u);
+                    }
+                }
+            }
+        }
+        dist
+    }
 }
 
+/// Finds the shortest path from each subject to each wanted target.
 /// Finds the shortest path from each subject to each wanted target.
 pub fn find_paths(policy: &Policy, facts: &Facts, opts: &Options) -> Answer {
     find_paths_with(policy, facts, opts, None)
@@ -673,117 +855,113 @@ pub fn find_paths_with(
         policy,
         facts,
         deny,
+        by_subject: index_subjects(policy),
     };
     let starts = match &opts.from {
         Some(id) => vec![id.clone()],
         None => subjects(policy, facts),
     };
     let mut answer = Answer::default();
-    // Identities are numbered as met; each one's steps (and the numbers of the identities they
-    // gain) are computed once and shared; a path in the search is a chain of parent links
-    // into them, materialised only when it reaches a target.
-    let mut ids: FxHashMap<Identity, u32> = FxHashMap::default();
-    let mut step_cache: Vec<Option<Rc<StepsOf>>> = Vec::new();
-    let mut admin_cache: Vec<Option<bool>> = Vec::new();
-    let mut seen: Vec<usize> = Vec::new();
-    let intern = |id: &Identity, ids: &mut FxHashMap<Identity, u32>| -> u32 {
-        if let Some(&n) = ids.get(id) {
-            return n;
-        }
-        let n = ids.len() as u32;
-        ids.insert(id.clone(), n);
-        n
-    };
-    for (round, start) in starts.into_iter().enumerate() {
-        let round = round + 1;
-        if search.is_admin(&start.as_user()) {
-            answer.admins.push(start);
-            continue;
-        }
-        // Breadth-first over identities; the first time a target is reached is a shortest path.
-        let mut found: BTreeMap<Target, Vec<Step>> = BTreeMap::new();
-        let first = intern(&start, &mut ids) as usize;
-        let grow = |v: &mut Vec<usize>, n: usize| {
-            if v.len() <= n {
-                v.resize(n + 1, 0);
-            }
-        };
-        grow(&mut seen, first);
-        seen[first] = round;
-        let mut nodes: Vec<Node> = vec![Node {
-            parent: None,
-            step: None,
-            depth: 0,
-        }];
-        let mut queue = VecDeque::from([(start.clone(), first, 0usize)]);
-        while let Some((id, num, at)) = queue.pop_front() {
-            let depth = nodes[at].depth;
-            if depth >= opts.max_steps || found.len() == opts.to.len() {
+    // The graph is explored once for all starts; per target, the distance of every identity to
+    // it is found backwards; a start's path is then walked forwards, taking at each identity its
+    // first step (in step order) that stays on a shortest path. That is the lexicographically
+    // first shortest path, the one a breadth-first search from the start finds.
+    let is_admin: Vec<bool> = starts
+        .iter()
+        .map(|s| search.is_admin(&s.as_user()))
+        .collect();
+    let searched: Vec<Identity> = starts
+        .iter()
+        .zip(&is_admin)
+        .filter(|(_, &admin)| !admin)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let graph = Graph::explore(&search, &searched, opts);
+    let dist: Vec<(Target, Vec<usize>)> = opts
+        .to
+        .iter()
+        .map(|&t| (t, graph.distances(t, opts.max_steps)))
+        .collect();
+    // Steps of identities met inside a path (the starts' own are not kept: each start is walked once).
+    let mut rendered: FxHashMap<usize, Vec<Step>> = FxHashMap::default();
+    let number: FxHashMap<&Identity, usize> = graph
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id, i))
+        .collect();
+    for (start, admin) in starts.into_iter().zip(is_admin) {
+        let first = match number.get(&start) {
+            Some(&n) if !admin => n,
+            _ => {
+                answer.admins.push(start);
                 continue;
             }
-            if step_cache.len() <= num {
-                step_cache.resize(num + 1, None);
+        };
+        // The steps of the start, computed again for the path's descriptions and grants.
+        let mut own: Option<Vec<Step>> = None;
+        let mut found: BTreeMap<Target, Vec<Step>> = BTreeMap::new();
+        for (target, dist) in &dist {
+            if dist[first] == UNREACHED || dist[first] > opts.max_steps || dist[first] == 0 {
+                continue;
             }
-            let steps = match &step_cache[num] {
-                Some(s) => s.clone(),
-                None => {
-                    let steps = search.steps(&id, &opts.to);
-                    let next = steps
-                        .iter()
-                        .map(|s| match &s.gains {
-                            Gain::Identity(n) => intern(n, &mut ids),
-                            Gain::Target(_) => u32::MAX,
-                        })
-                        .collect();
-                    let made = Rc::new(StepsOf { steps, next });
-                    step_cache[num] = Some(made.clone());
-                    made
-                }
-            };
-            for (k, s) in steps.steps.iter().enumerate() {
-                match &s.gains {
-                    Gain::Target(t) => {
-                        if opts.to.contains(t) && !found.contains_key(t) {
-                            let mut p = path_of(&nodes, at);
-                            p.push(s.clone());
-                            found.insert(*t, p);
+            let mut path = Vec::with_capacity(dist[first] + 1);
+            let mut at = first;
+            'walk: loop {
+                let left = dist[at];
+                let Some(edges) = graph.edges[at].as_ref() else {
+                    break;
+                };
+                for (k, e) in edges.iter().enumerate() {
+                    let (done, next) = match *e {
+                        Edge::Target(t) => (left == 1 && t == *target, None),
+                        Edge::Identity(m) => {
+                            let m = m as usize;
+                            (
+                                false,
+                                (dist[m] != UNREACHED && dist[m] + 1 == left).then_some(m),
+                            )
                         }
+                    };
+                    if !done && next.is_none() {
+                        continue;
                     }
-                    Gain::Identity(next) => {
-                        let n = steps.next[k] as usize;
-                        grow(&mut seen, n);
-                        if seen[n] == round {
-                            continue;
-                        }
-                        seen[n] = round;
-                        if admin_cache.len() <= n {
-                            admin_cache.resize(n + 1, None);
-                        }
-                        let admin =
-                            *admin_cache[n].get_or_insert_with(|| search.is_admin(&next.as_user()));
-                        if admin
-                            && opts.to.contains(&Target::ClusterAdmin)
-                            && !found.contains_key(&Target::ClusterAdmin)
-                        {
-                            let mut q = path_of(&nodes, at);
-                            q.push(s.clone());
-                            q.push(Step {
-                                action: format!("act as {}", next.describe()),
+                    let steps = if at == first {
+                        own.get_or_insert_with(|| search.steps(&graph.ids[at], &opts.to, true))
+                    } else {
+                        rendered
+                            .entry(at)
+                            .or_insert_with(|| search.steps(&graph.ids[at], &opts.to, true))
+                    };
+                    let Some(step) = steps.get(k) else {
+                        break 'walk;
+                    };
+                    path.push(step.clone());
+                    match next {
+                        None => break 'walk,
+                        Some(m) if dist[m] == 0 => {
+                            path.push(Step {
+                                action: format!("act as {}", graph.ids[m].describe()),
                                 namespace: String::new(),
                                 grants: Vec::new(),
                                 gains: Gain::Target(Target::ClusterAdmin),
                                 reference: REF_ADMIN,
                             });
-                            found.insert(Target::ClusterAdmin, q);
+                            break 'walk;
                         }
-                        nodes.push(Node {
-                            parent: Some(at),
-                            step: Some((steps.clone(), k)),
-                            depth: depth + 1,
-                        });
-                        queue.push_back((next.clone(), n, nodes.len() - 1));
+                        Some(m) => {
+                            at = m;
+                            continue 'walk;
+                        }
                     }
                 }
+                break;
+            }
+            if path
+                .last()
+                .is_some_and(|s| s.gains == Gain::Target(*target))
+            {
+                found.insert(*target, path);
             }
         }
         for (target, steps) in found {
