@@ -12,9 +12,9 @@
 //!     [--seconds 10] [--count N] [--connections 4] [--threads T] [--reload DIR]
 //! ```
 //!
-//! It sends the same requests as the Python script: 64 SubjectAccessReviews drawn from the same
-//! KubeVirt resources, verbs, groups and namespaces (its own seeded generator, not Python's
-//! `random`, so not the same 64 reviews bit for bit), cycled, as plain HTTP/1.1 keep-alive
+//! It sends the same requests as the Python script: its 64 SubjectAccessReviews byte for byte
+//! (same KubeVirt resources, verbs, groups and namespaces, drawn with a port of Python's
+//! `random.Random(11)`), cycled, as plain HTTP/1.1 keep-alive
 //! `POST /authorize` over mTLS (rustls, ring) with TCP_NODELAY. The client certificate and key
 //! come from the kubeconfig's first user, the CA from its first cluster; the server certificate
 //! is verified against that CA and against HOST (an IP address is checked against the IP SANs;
@@ -129,32 +129,105 @@ struct Args {
     insecure_skip_name: bool,
 }
 
-/// splitmix64: a small seeded generator for the review mix.
-struct Rng(u64);
+/// Python's `random.Random(seed)` (MT19937 seeded by `init_by_array`, `_randbelow` by rejection
+/// on `getrandbits`), for the draws the review generator makes: the same 64 reviews as the
+/// Python script, byte for byte.
+struct PyRandom {
+    mt: Box<[u32; 624]>,
+    i: usize,
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+impl PyRandom {
+    fn new(seed: u32) -> PyRandom {
+        const N: usize = 624;
+        let mut mt = Box::new([0u32; N]);
+        mt[0] = 19_650_218;
+        for i in 1..N {
+            mt[i] = 1_812_433_253u32
+                .wrapping_mul(mt[i - 1] ^ (mt[i - 1] >> 30))
+                .wrapping_add(i as u32);
+        }
+        // init_by_array with the key [seed] (a non-negative int below 2^32).
+        let (mut i, key) = (1usize, [seed]);
+        let mut j = 0usize;
+        for _ in 0..N.max(key.len()) {
+            mt[i] = (mt[i] ^ (mt[i - 1] ^ (mt[i - 1] >> 30)).wrapping_mul(1_664_525))
+                .wrapping_add(key[j])
+                .wrapping_add(j as u32);
+            i += 1;
+            j += 1;
+            if i >= N {
+                mt[0] = mt[N - 1];
+                i = 1;
+            }
+            if j >= key.len() {
+                j = 0;
+            }
+        }
+        for _ in 0..N - 1 {
+            mt[i] = (mt[i] ^ (mt[i - 1] ^ (mt[i - 1] >> 30)).wrapping_mul(1_566_083_941))
+                .wrapping_sub(i as u32);
+            i += 1;
+            if i >= N {
+                mt[0] = mt[N - 1];
+                i = 1;
+            }
+        }
+        mt[0] = 0x8000_0000;
+        PyRandom { mt, i: N }
     }
+
+    fn next_u32(&mut self) -> u32 {
+        const N: usize = 624;
+        const M: usize = 397;
+        if self.i >= N {
+            for k in 0..N {
+                let y = (self.mt[k] & 0x8000_0000) | (self.mt[(k + 1) % N] & 0x7fff_ffff);
+                let mag = if y & 1 == 1 { 0x9908_b0df } else { 0 };
+                self.mt[k] = self.mt[(k + M) % N] ^ (y >> 1) ^ mag;
+            }
+            self.i = 0;
+        }
+        let mut y = self.mt[self.i];
+        self.i += 1;
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c_5680;
+        y ^= (y << 15) & 0xefc6_0000;
+        y ^ (y >> 18)
+    }
+
+    /// `_randbelow(n)` for 0 < n < 2^32.
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        let k = usize::BITS - n.leading_zeros(); // n.bit_length()
+        loop {
+            let r = (self.next_u32() >> (32 - k)) as usize; // getrandbits(k)
+            if r < n {
+                return r;
+            }
+        }
     }
+
     fn choice<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len())]
     }
-    /// `k` distinct elements (like Python's `random.sample`).
+
+    /// `randint(a, b)`.
+    fn randint(&mut self, a: usize, b: usize) -> usize {
+        a + self.below(b - a + 1)
+    }
+
+    /// `sample(xs, k)` for a small population (Python's pool branch, len(xs) <= 21).
     fn sample<T: Clone>(&mut self, xs: &[T], k: usize) -> Vec<T> {
+        let n = xs.len();
         let mut pool = xs.to_vec();
-        for i in 0..k.min(pool.len()) {
-            let j = i + self.below(pool.len() - i);
-            pool.swap(i, j);
-        }
-        pool.truncate(k);
-        pool
+        (0..k.min(n))
+            .map(|i| {
+                let j = self.below(n - i);
+                let picked = pool[j].clone();
+                pool[j] = pool[n - i - 1].clone();
+                picked
+            })
+            .collect()
     }
 }
 
@@ -163,11 +236,11 @@ fn js(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-/// The 64 review bodies, as in the Python script's `reviews()`: same fields, same key order and
-/// `json.dumps` separators (`", "`, `": "`), so the same bytes per review shape.
-fn reviews(n: usize, seed: u64) -> Vec<Vec<u8>> {
+/// The 64 review bodies of the Python script's `reviews()`, byte for byte: same draws, key order
+/// and `json.dumps` separators (`", "`, `": "`).
+fn reviews(n: usize, seed: u32) -> Vec<Vec<u8>> {
     let (groups, namespaces) = (groups(), namespaces());
-    let mut rnd = Rng(seed);
+    let mut rnd = PyRandom::new(seed);
     (0..n)
         .map(|i| {
             let &(group, resource, sub) = rnd.choice(KUBEVIRT);
@@ -186,7 +259,7 @@ fn reviews(n: usize, seed: u64) -> Vec<Vec<u8>> {
                 attrs += &format!(", \"subresource\": {}", js(sub));
             }
             attrs.push('}');
-            let k = 1 + rnd.below(3);
+            let k = rnd.randint(1, 3);
             let mut gs = rnd.sample(&groups, k);
             gs.push("system:authenticated".into());
             let gs: Vec<String> = gs.iter().map(|g| js(g)).collect();
@@ -806,8 +879,26 @@ mod tests {
             assert!((2..=4).contains(&groups.len()));
             assert!(v["spec"]["resourceAttributes"]["verb"].is_string());
         }
-        // json.dumps separators, as the Python script sends.
-        assert!(rs[0].starts_with(b"{\"apiVersion\": \"authorization.k8s.io/v1\", \"kind\""));
+        // Byte for byte the Python script's reviews() (Python 3.11).
+        assert_eq!(
+            String::from_utf8_lossy(&rs[0]),
+            "{\"apiVersion\": \"authorization.k8s.io/v1\", \"kind\": \"SubjectAccessReview\", \
+             \"spec\": {\"user\": \"user-0\", \"uid\": \"uid-0\", \"groups\": [\"developers\", \
+             \"team-8\", \"system:authenticated\"], \"resourceAttributes\": {\"verb\": \"delete\", \
+             \"group\": \"subresources.kubevirt.io\", \"version\": \"v1\", \"resource\": \
+             \"virtualmachines\", \"namespace\": \"tenant-17\", \"name\": \"vm-0\", \
+             \"subresource\": \"start\"}}}"
+        );
+    }
+
+    #[test]
+    fn py_random_matches_cpython() {
+        // random.Random(11).getrandbits(32), three times.
+        let mut r = PyRandom::new(11);
+        assert_eq!(
+            [r.next_u32(), r.next_u32(), r.next_u32()],
+            [1942955373, 3718334796, 2404204071]
+        );
     }
 
     /// Hands out at most 7 bytes per read, to split answers anywhere.
