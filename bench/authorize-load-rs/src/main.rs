@@ -27,16 +27,21 @@
 //! while the previous answer was awaited) has its latency counted from its DUE time, not from
 //! when it was actually written; a request sent on time is measured from when it was written
 //! (so the sleep's wake-up jitter is not counted). The Python script measures late requests
-//! from when they were sent, so under overload this tool reports higher, truer latencies.
+//! from when they were sent, so under overload this tool reports higher, truer latencies; in rate
+//! mode it also prints the percentiles from the actual send, to compare with the Python figures.
 //!
 //! `--threads T` (default: one per connection) spreads the connections over T OS threads. A
 //! thread with several connections drives them in lockstep in max-throughput mode (writes one
 //! review on each, then reads each answer) and in rate mode sends each connection's review at
-//! its due time, one review in flight per thread.
+//! its due time, one review in flight per thread (so a sibling's answer can make a send late:
+//! keep one thread per connection for rate runs). On a 2-core machine shared with the server,
+//! `--threads 2` reaches a higher max throughput than 4 threads (fewer wake-ups).
 //!
 //! Output: the same two lines as the Python script, then the client's own CPU time
-//! (getrusage RUSAGE_SELF) per review. Exits 1 if any error (non-200 answer, connection failure;
-//! a failed connection is reopened).
+//! (getrusage RUSAGE_SELF) per review (and, in rate mode, the late sends and the percentiles
+//! from the actual send). Exits 1 if any error (non-200 answer, connection failure: a failed
+//! connection is reopened and the run goes on) or if it cannot start (kubeconfig, first
+//! connection and TLS handshake, reported once).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -519,6 +524,8 @@ impl Answers {
 struct Tally {
     /// Latencies in nanoseconds.
     lat: Vec<u64>,
+    /// In rate mode: latencies from the actual send, as the Python script measures them.
+    sent_lat: Vec<u64>,
     errors: u64,
     allowed: u64,
     denied: u64,
@@ -534,10 +541,21 @@ impl Tally {
             self.first_error = Some(format!("{e:#}"));
         }
     }
-    fn answer(&mut self, start: Instant, answer: Result<(u16, Decision, bool)>) -> bool {
+    /// Tallies one answer, its latency from `start` (and from `sent` if given); false if the
+    /// connection must be reopened.
+    fn answer(
+        &mut self,
+        start: Instant,
+        sent: Option<Instant>,
+        answer: Result<(u16, Decision, bool)>,
+    ) -> bool {
         match answer {
             Ok((code, d, close)) => {
-                self.lat.push(start.elapsed().as_nanos() as u64);
+                let now = Instant::now();
+                self.lat.push((now - start).as_nanos() as u64);
+                if let Some(sent) = sent {
+                    self.sent_lat.push((now - sent).as_nanos() as u64);
+                }
                 if code != 200 {
                     self.error(format!("HTTP {code}"));
                 } else {
@@ -625,7 +643,7 @@ fn worker(t: &Target, plan: &Plan, ks: &[usize]) -> Tally {
                 }
                 if let Some(conn) = c {
                     let answer = conn.recv();
-                    if !tally.answer(starts[i], answer) {
+                    if !tally.answer(starts[i], None, answer) {
                         *c = reopen(t, &mut tally);
                     }
                 }
@@ -652,22 +670,23 @@ fn worker(t: &Target, plan: &Plan, ks: &[usize]) -> Tally {
             let Some(i) = pick else { break };
             let (n, due) = next[i];
             let now = Instant::now();
-            let start = if due > now {
+            if due > now {
                 std::thread::sleep(due - now);
-                Instant::now()
             } else {
                 tally.late += 1;
-                due // late: coordinated-omission safe, measured from the due time
-            };
+            }
             let c = &mut conns[i].1;
             if c.is_none() {
                 *c = reopen(t, &mut tally);
             }
             if let Some(conn) = c {
+                let sent = Instant::now();
+                // Late: coordinated-omission safe, measured from the due time.
+                let start = if due > now { sent } else { due };
                 let answer = conn
                     .send(&plan.reqs[n as usize % nreq])
                     .and_then(|()| conn.recv());
-                if !tally.answer(start, answer) {
+                if !tally.answer(start, Some(sent), answer) {
                     *c = reopen(t, &mut tally);
                 }
             }
@@ -698,6 +717,26 @@ fn reloader(dir: PathBuf, stop: mpsc::Receiver<()>) {
     }
 }
 
+/// "p50 …  p90 …  p99 …  max …" in ms, as the Python script picks them (`lat[int(f·n)]`).
+fn percentiles(lat: &mut [u64]) -> String {
+    lat.sort_unstable();
+    let q = |f: f64| {
+        if lat.is_empty() {
+            f64::NAN
+        } else {
+            let i = ((f * lat.len() as f64) as usize).min(lat.len() - 1);
+            lat[i] as f64 / 1e6
+        }
+    };
+    format!(
+        "p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
+        q(0.50),
+        q(0.90),
+        q(0.99),
+        q(1.0)
+    )
+}
+
 /// User and system CPU seconds of this process (all threads).
 fn cpu_seconds() -> (f64, f64) {
     // SAFETY: getrusage writes into the zeroed struct we pass.
@@ -714,7 +753,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("authorize-load: {e:#}");
-            std::process::exit(2);
+            std::process::exit(1);
         }
     }
 }
@@ -802,6 +841,7 @@ fn run() -> Result<i32> {
     for h in handles {
         let t = h.join().map_err(|_| anyhow!("a load thread panicked"))?;
         all.lat.extend_from_slice(&t.lat);
+        all.sent_lat.extend_from_slice(&t.sent_lat);
         all.errors += t.errors;
         all.allowed += t.allowed;
         all.denied += t.denied;
@@ -818,17 +858,7 @@ fn run() -> Result<i32> {
         let _ = h.join();
     }
 
-    let lat = &mut all.lat;
-    lat.sort_unstable();
-    let q = |f: f64| {
-        if lat.is_empty() {
-            f64::NAN
-        } else {
-            let i = ((f * lat.len() as f64) as usize).min(lat.len() - 1);
-            lat[i] as f64 / 1e6
-        }
-    };
-    let n = lat.len();
+    let n = all.lat.len();
     println!(
         "{n} reviews in {wall:.2} s = {:.0} reviews/s; errors {}; allowed {}, denied {}, no opinion {}",
         n as f64 / wall,
@@ -837,13 +867,7 @@ fn run() -> Result<i32> {
         all.denied,
         all.no_opinion
     );
-    println!(
-        "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  max {:.3}",
-        q(0.50),
-        q(0.90),
-        q(0.99),
-        q(1.0)
-    );
+    println!("latency ms: {}", percentiles(&mut all.lat));
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
     let mut cpu = format!(
         "client CPU: {user:.2} s user + {sys:.2} s sys = {:.0}% of a core, {:.1} µs per review",
@@ -857,6 +881,12 @@ fn run() -> Result<i32> {
         );
     }
     println!("{cpu}");
+    if args.rate > 0.0 {
+        println!(
+            "latency ms from the actual send (the Python script's measure): {}",
+            percentiles(&mut all.sent_lat)
+        );
+    }
     if let Some(e) = &all.first_error {
         eprintln!("first error: {e}");
     }
