@@ -2,6 +2,7 @@
 """Load generator for `virtguard serve --authorize` (issue 12 §3): SubjectAccessReviews over mTLS
 keep-alive connections on loopback, bounded in count and time; prints the reviews/s reached,
 errors, decisions and latency percentiles (client-measured: request written to last byte read).
+Measuring client: its Rust twin bench/authorize-load-rs (same requests/options/output, less CPU).
 
     # 100 policies (forbid/permit on KubeVirt resources, groups, namespaces) into DIR:
     bench/authorize-load.py gen-policies DIR [COUNT=100]
