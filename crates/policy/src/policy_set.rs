@@ -109,10 +109,14 @@ struct Slice {
 }
 
 impl Slice {
-    fn of(policies: &[&cedar_policy::Policy]) -> Result<Slice, String> {
+    /// `keys`: each policy's [`resource_key`], computed once for every slice.
+    fn of(
+        policies: &[&cedar_policy::Policy],
+        keys: &HashMap<PolicyId, Option<String>>,
+    ) -> Result<Slice, String> {
         let mut slice = Slice::default();
         for p in policies {
-            let set = match resource_key(p) {
+            let set = match keys.get(p.id()).cloned().flatten() {
                 Some(key) => slice.by_resource.entry(key).or_default(),
                 None => &mut slice.rest,
             };
@@ -230,13 +234,17 @@ fn slice_by_action(
             }
         }
     }
+    let keys: HashMap<PolicyId, Option<String>> = set
+        .policies()
+        .map(|p| (p.id().clone(), resource_key(p)))
+        .collect();
     let mut by_action = HashMap::with_capacity(named.len());
     for (verb, policies) in named {
         let mut all = any.clone();
         all.extend(policies);
-        by_action.insert(verb, Slice::of(&all)?);
+        by_action.insert(verb, Slice::of(&all, &keys)?);
     }
-    Ok((by_action, Slice::of(&any)?))
+    Ok((by_action, Slice::of(&any, &keys)?))
 }
 
 /// Line and column (from 1, column in characters) of a byte offset.
