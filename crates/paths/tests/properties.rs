@@ -1,0 +1,175 @@
+//! Properties of the search on random small clusters (namespaces with and without Pod Security,
+//! service accounts, token Secrets, roles drawn from the rules the edges ask about, bindings to
+//! users, groups and service accounts):
+//! - searching every subject at once gives each subject the path a search from that subject
+//!   alone gives (the graph explored for all subjects changes nobody's answer), except paths a
+//!   group grants, which are reported for the group;
+//! - a path found with `--max-steps K` is the one found with no practical limit when that one
+//!   has at most K steps, and there is none otherwise (the depth limit only cuts, never bends);
+//! - every step's first grant is an RBAC grant of the subject walking it (the engine's own).
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use virtguard_paths::{find_paths, Facts, Identity, Options, Path, Target};
+use virtguard_rbac::SubjectKind;
+
+const NAMESPACES: [&str; 3] = ["ns-a", "ns-b", "ns-c"];
+const SAS: [&str; 2] = ["sa-0", "sa-1"];
+
+/// Rules the edges ask about, and a few that grant nothing the search uses.
+fn rule(i: usize) -> Value {
+    let rules = [
+        json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}),
+        json!({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create"]}),
+        json!({"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}),
+        json!({"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"], "resourceNames": ["sa-1"]}),
+        json!({"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}),
+        json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}),
+        json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"], "resourceNames": ["cluster-admin"]}),
+        json!({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings"], "verbs": ["create"]}),
+        json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}),
+        json!({"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]}),
+        json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}),
+        json!({"apiGroups": ["kubevirt.io"], "resources": ["virtualmachines"], "verbs": ["get", "list"]}),
+    ];
+    rules[i % rules.len()].clone()
+}
+
+fn subject(i: usize) -> Value {
+    match i % 7 {
+        0..=2 => {
+            json!({"kind": "User", "name": format!("user-{}", i % 3), "apiGroup": "rbac.authorization.k8s.io"})
+        }
+        3 | 4 => {
+            json!({"kind": "Group", "name": format!("group-{}", i % 2), "apiGroup": "rbac.authorization.k8s.io"})
+        }
+        _ => {
+            json!({"kind": "ServiceAccount", "name": SAS[i % 2], "namespace": NAMESPACES[(i / 2) % 3]})
+        }
+    }
+}
+
+/// A random cluster: (per namespace: Pod Security level), roles (rule indices), bindings
+/// (role, namespace or cluster-wide, subjects), whether a token Secret exists.
+fn cluster() -> impl Strategy<Value = Vec<Value>> {
+    (
+        prop::collection::vec(0usize..3, 3),
+        prop::collection::vec(prop::collection::vec(0usize..12, 1..3), 4),
+        prop::collection::vec((0usize..4, 0usize..4, prop::collection::vec(0usize..40, 1..3)), 3..12),
+        any::<bool>(),
+    )
+        .prop_map(|(levels, roles, bindings, secret)| {
+            let mut objects = Vec::new();
+            for (ns, level) in NAMESPACES.iter().zip(&levels) {
+                let labels = match level {
+                    0 => json!({}),
+                    1 => json!({"pod-security.kubernetes.io/enforce": "baseline"}),
+                    _ => json!({"pod-security.kubernetes.io/enforce": "privileged"}),
+                };
+                objects.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}));
+                for sa in SAS {
+                    objects.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}}));
+                }
+            }
+            if secret {
+                objects.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                    "metadata": {"name": "sa-0-token", "namespace": "ns-b", "annotations": {"kubernetes.io/service-account.name": "sa-0"}}}));
+            }
+            objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "cluster-admin"}, "rules": [rule(8)]}));
+            for (i, rules) in roles.iter().enumerate() {
+                objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                    "metadata": {"name": format!("role-{i}")}, "rules": rules.iter().map(|&r| rule(r)).collect::<Vec<_>>()}));
+            }
+            for (i, (role, scope, subjects)) in bindings.iter().enumerate() {
+                let role_ref = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("role-{role}")});
+                let subjects: Vec<Value> = subjects.iter().map(|&s| subject(s)).collect();
+                objects.push(if *scope == 3 {
+                    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                        "metadata": {"name": format!("b-{i}")}, "roleRef": role_ref, "subjects": subjects})
+                } else {
+                    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                        "metadata": {"name": format!("b-{i}"), "namespace": NAMESPACES[*scope]}, "roleRef": role_ref, "subjects": subjects})
+                });
+            }
+            objects
+        })
+}
+
+fn load(objects: &[Value]) -> (virtguard_rbac::Policy, Facts) {
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let snap = virtguard_snapshot::from_texts(
+        vec![(
+            "random.json".into(),
+            list.to_string(),
+            virtguard_snapshot::Format::Json,
+        )],
+        &Default::default(),
+    )
+    .expect("the generated cluster loads");
+    let facts = Facts::from_objects(&snap.objects);
+    (snap.policy(), facts)
+}
+
+fn key(p: &Path) -> (String, Target) {
+    (p.subject.describe(), p.target)
+}
+
+fn actions(p: &Path) -> Vec<String> {
+    p.steps.iter().map(|s| s.action.clone()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_subject_at_once_is_each_subject_alone(objects in cluster()) {
+        let (policy, facts) = load(&objects);
+        let all = find_paths(&policy, &facts, &Options::default());
+        let mut subjects: Vec<Identity> = all.paths.iter().map(|p| p.subject.clone()).collect();
+        subjects.extend(all.admins.iter().cloned());
+        for p in &all.paths {
+            let alone = find_paths(&policy, &facts, &Options { from: Some(p.subject.clone()), ..Options::default() });
+            let same = alone.paths.iter().find(|q| key(q) == key(p));
+            prop_assert_eq!(same.map(actions), Some(actions(p)), "{:?}", key(p));
+        }
+        // Each subject searched alone: what it finds is reported for it, unless its first
+        // step is granted to a group (then it is the group's path).
+        let mut candidates: Vec<Identity> = Vec::new();
+        for n in ["user-0", "user-1", "user-2"] { candidates.push(Identity::user(n)); }
+        for n in ["group-0", "group-1"] { candidates.push(Identity::group(n)); }
+        for ns in NAMESPACES { for sa in SAS { candidates.push(Identity::service_account(ns, sa)); } }
+        for c in candidates {
+            let alone = find_paths(&policy, &facts, &Options { from: Some(c.clone()), ..Options::default() });
+            for q in &alone.paths {
+                let reported = all.paths.iter().any(|p| key(p) == key(q));
+                let via_group = q.steps.first().and_then(|s| s.grants.first()).and_then(|g| {
+                    policy.bindings().get(g.binding).and_then(|b| b.subjects.get(g.subject))
+                }).is_some_and(|s| s.kind == SubjectKind::Group && !(c.kind == "Group" && c.name == s.name));
+                let known = subjects.contains(&c);
+                prop_assert!(reported || via_group || !known, "{:?} not reported", key(q));
+            }
+        }
+    }
+
+    #[test]
+    fn the_depth_limit_only_cuts(objects in cluster(), k in 1usize..4) {
+        let (policy, facts) = load(&objects);
+        let long = find_paths(&policy, &facts, &Options { max_steps: 12, ..Options::default() });
+        let short = find_paths(&policy, &facts, &Options { max_steps: k, ..Options::default() });
+        for p in &long.paths {
+            let q = short.paths.iter().find(|q| key(q) == key(p));
+            // A path ends with "act as" when it gains an identity that is cluster-admin: that
+            // is not a step of the search.
+            let searched = p.steps.iter().filter(|s| !s.action.starts_with("act as ")).count();
+            if searched <= k {
+                prop_assert_eq!(q.map(actions), Some(actions(p)), "{:?} k={}", key(p), k);
+            } else {
+                prop_assert!(q.is_none(), "{:?}: found with k={} but shortest is {}", key(p), k, searched);
+            }
+        }
+        for q in &short.paths {
+            prop_assert!(long.paths.iter().any(|p| key(p) == key(q)), "{:?} only with k={}", key(q), k);
+        }
+    }
+}
