@@ -173,3 +173,105 @@ proptest! {
         }
     }
 }
+
+/// Every subject the random clusters name, searched alone.
+fn candidates() -> Vec<Identity> {
+    let mut out = Vec::new();
+    for n in ["user-0", "user-1", "user-2"] {
+        out.push(Identity::user(n));
+    }
+    for n in ["group-0", "group-1"] {
+        out.push(Identity::group(n));
+    }
+    for ns in NAMESPACES {
+        for sa in SAS {
+            out.push(Identity::service_account(ns, sa));
+        }
+    }
+    out
+}
+
+/// Per (subject searched alone, target): the length of its path.
+fn lengths(objects: &[Value]) -> std::collections::BTreeMap<(String, Target), usize> {
+    let (policy, facts) = load(objects);
+    let mut out = std::collections::BTreeMap::new();
+    for c in candidates() {
+        let alone = find_paths(
+            &policy,
+            &facts,
+            &Options {
+                from: Some(c.clone()),
+                ..Options::default()
+            },
+        );
+        for p in &alone.paths {
+            out.insert(key(p), p.steps.len());
+        }
+        if alone.admins.contains(&c) {
+            // A cluster-admin reaches every target at once.
+            for t in [Target::ClusterAdmin, Target::Node, Target::VirtLauncher] {
+                out.insert((c.describe(), t), 0);
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    /// RBAC only grants: one more binding never removes a path nor makes one longer.
+    #[test]
+    fn adding_a_binding_never_removes_a_path(
+        objects in cluster(),
+        role in 0usize..4,
+        scope in 0usize..4,
+        subjects in prop::collection::vec(0usize..40, 1..3),
+    ) {
+        let before = lengths(&objects);
+        let mut more = objects.clone();
+        let role_ref = json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("role-{role}")});
+        let subjects: Vec<Value> = subjects.iter().map(|&s| subject(s)).collect();
+        more.push(if scope == 3 {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": "added"}, "roleRef": role_ref, "subjects": subjects})
+        } else {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "added", "namespace": NAMESPACES[scope]}, "roleRef": role_ref, "subjects": subjects})
+        });
+        let after = lengths(&more);
+        for (k, len) in &before {
+            let now = after.get(k);
+            prop_assert!(now.is_some_and(|n| n <= len), "{:?}: {} steps before, {:?} after", k, len, now);
+        }
+    }
+
+    /// Removing the binding behind a path's first step removes that path: what is found then
+    /// (if anything, maybe the same action granted by another binding) takes no step through it.
+    #[test]
+    fn removing_the_first_steps_binding_removes_that_path(objects in cluster()) {
+        let (policy, facts) = load(&objects);
+        let all = find_paths(&policy, &facts, &Options::default());
+        for p in all.paths.iter().take(3) {
+            let Some(g) = p.steps.first().and_then(|s| s.grants.first()) else { continue };
+            let Some(b) = policy.bindings().get(g.binding) else { continue };
+            let (name, ns) = (b.name.clone(), b.namespace.clone());
+            let fewer: Vec<Value> = objects.iter().filter(|o| {
+                !(o["metadata"]["name"] == json!(name)
+                    && o["metadata"]["namespace"].as_str().unwrap_or("") == ns
+                    && o["kind"].as_str().is_some_and(|k| k.ends_with("Binding")))
+            }).cloned().collect();
+            prop_assert_eq!(fewer.len() + 1, objects.len());
+            let (policy2, facts2) = load(&fewer);
+            let again = find_paths(&policy2, &facts2, &Options { from: Some(p.subject.clone()), ..Options::default() });
+            if let Some(q) = again.paths.iter().find(|q| key(q) == key(p)) {
+                for s in &q.steps {
+                    for g in &s.grants {
+                        let b2 = &policy2.bindings()[g.binding];
+                        prop_assert!(!(b2.name == name && b2.namespace == ns), "{:?} still uses {}", key(q), name);
+                    }
+                }
+            }
+        }
+    }
+}
