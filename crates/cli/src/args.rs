@@ -80,8 +80,10 @@ pub enum Output {
     Sarif,
     /// JUnit XML (audit only).
     Junit,
-    /// One self-contained HTML page (audit only).
+    /// One self-contained HTML page (audit and matrix).
     Html,
+    /// A Graphviz graph (paths only): `virtguard paths -o dot | dot -Tsvg > paths.svg`.
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]

@@ -56,6 +56,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     }
+    if cli.global.output == Some(args::Output::Dot) && !matches!(cli.command, Command::Paths(_)) {
+        eprintln!("error: -o dot is only for paths");
+        return ExitCode::from(EXIT_ERROR);
+    }
     if !matches!(cli.command, Command::Serve(_)) {
         keep_freed_memory();
     }

@@ -281,7 +281,8 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         }
         Some(Output::Junit) => virtguard_report::junit(&report),
         Some(Output::Html) => virtguard_report::html(&report),
-        Some(Output::Text) | None => {
+        // (-o dot is refused before any command runs: it is only for paths.)
+        Some(Output::Text | Output::Dot) | None => {
             let tty = a.output_file.is_none() && std::io::stdout().is_terminal();
             let color = tty && !g.no_color && std::env::var_os("NO_COLOR").is_none();
             let width = if tty { 160 } else { usize::MAX };

@@ -1,5 +1,5 @@
 //! `virtguard paths`: privilege-escalation paths of a snapshot or a live cluster, as text (one
-//! step per line, with the binding → role → rule that allows it) or JSON.
+//! step per line, with the binding → role → rule that allows it), JSON or a Graphviz graph.
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
@@ -75,6 +75,11 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     );
     let found = !answer.paths.is_empty();
     match g.output {
+        Some(Output::Dot) => {
+            if !g.quiet {
+                print!("{}", dot(&answer, &policy));
+            }
+        }
         Some(Output::Json | Output::Yaml) => {
             let paths: Vec<Value> = answer
                 .paths
@@ -144,4 +149,76 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
         }
     }
     Ok(u8::from(found))
+}
+
+/// A DOT string literal.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The paths as one Graphviz digraph: subjects and identities gained are boxes (admins
+/// double-bordered), targets red octagons; an edge per step, labelled with its action and the
+/// binding that allows it. A step shared by several paths is drawn once.
+fn dot(answer: &virtguard_paths::Answer, policy: &virtguard_rbac::Policy) -> String {
+    use std::collections::BTreeSet;
+    use std::fmt::Write as _;
+    let mut nodes: BTreeSet<(String, &'static str)> = BTreeSet::new();
+    let mut edges: BTreeSet<(String, String, String)> = BTreeSet::new();
+    for a in &answer.admins {
+        nodes.insert((a.describe(), "box, peripheries=2"));
+    }
+    for p in &answer.paths {
+        let mut at = p.subject.describe();
+        nodes.insert((at.clone(), "box"));
+        for s in &p.steps {
+            let (to, shape) = match &s.gains {
+                Gain::Target(t) => (t.as_str().to_string(), "octagon, color=red, fontcolor=red"),
+                Gain::Identity(i) => (i.describe(), "box"),
+            };
+            nodes.insert((to.clone(), shape));
+            let via = s
+                .grants
+                .first()
+                .and_then(|g| policy.bindings().get(g.binding))
+                .map(|b| format!("\n{}", b.describe_name()))
+                .unwrap_or_default();
+            edges.insert((at, to.clone(), format!("{}{via}", s.action)));
+            at = to;
+        }
+    }
+    let mut out = String::from(
+        "// virtguard paths -o dot: render with `dot -Tsvg`\ndigraph paths {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
+    );
+    // A node drawn as a target wins over the same name drawn as a box.
+    let mut seen = BTreeSet::new();
+    for (name, shape) in nodes.iter().rev() {
+        if seen.insert(name.clone()) {
+            let _ = writeln!(out, "  {} [shape={shape}];", quote(name));
+        }
+    }
+    for (from, to, label) in &edges {
+        let _ = writeln!(
+            out,
+            "  {} -> {} [label={}];",
+            quote(from),
+            quote(to),
+            quote(label)
+        );
+    }
+    out.push_str("}\n");
+    out
 }
