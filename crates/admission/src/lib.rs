@@ -244,6 +244,7 @@ impl Admitter {
         let selection = Selection {
             only: rules.iter().map(|r| r.id.clone()).collect(),
             skip: Vec::new(),
+            paths: false,
         };
         let policy = Policy::new(Vec::new(), Vec::new());
         let version = self.state.version.as_deref();

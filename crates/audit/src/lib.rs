@@ -13,6 +13,7 @@ mod host;
 mod kubevirt_cr;
 mod network;
 mod nodes;
+mod paths;
 mod podsec;
 mod rbac;
 mod registry;
@@ -25,7 +26,8 @@ pub use context::{Context, PreAuthorizer, Skipped};
 pub use finding::{Category, Finding, ObjectRef, Severity, SubjectRef};
 pub use kubevirt_cr::{MANUAL_WITHOUT_GATE, RISKY_GATES};
 pub use nodes::{node_facts, node_findings, NodeFacts, Vulnerability};
-pub use registry::{check, CheckInfo, CHECKS};
+pub use paths::path_findings;
+pub use registry::{check, CheckInfo, CHECKS, OPT_IN};
 pub use suppress::{apply_suppressions, Suppressed, Suppression, SuppressionError};
 pub use value::strings_at;
 pub use workloads::workload_findings;
@@ -37,13 +39,25 @@ pub struct Selection {
     pub only: Vec<String>,
     /// Never these ids.
     pub skip: Vec<String>,
+    /// Also the [`OPT_IN`](registry::OPT_IN) checks (escalation paths).
+    pub paths: bool,
 }
 
 impl Selection {
-    /// Whether the check runs.
+    /// Whether the check runs. An opt-in check runs when `paths` is set or `only` names it.
     pub fn wants(&self, id: &str) -> bool {
-        (self.only.is_empty() || self.only.iter().any(|o| o == id))
-            && !self.skip.iter().any(|s| s == id)
+        let named = self.only.iter().any(|o| o == id);
+        let chosen = if registry::OPT_IN.contains(&id) {
+            named || (self.paths && self.only.is_empty())
+        } else {
+            self.only.is_empty() || named
+        };
+        chosen && !self.skip.iter().any(|s| s == id)
+    }
+
+    /// Whether any escalation-path check runs.
+    pub fn wants_paths(&self) -> bool {
+        registry::OPT_IN.iter().any(|id| self.wants(id))
     }
 
     /// Ids given that no check has.
@@ -117,5 +131,33 @@ pub(crate) fn finding(id: &'static str, message: String) -> Finding {
         evidence: String::new(),
         remediation: c.remediation.to_string(),
         references: c.references.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::Selection;
+
+    #[test]
+    fn path_checks_are_opt_in() {
+        let default = Selection::default();
+        assert!(default.wants("VG101"));
+        assert!(!default.wants("VG121") && !default.wants_paths());
+        let paths = Selection {
+            paths: true,
+            ..Selection::default()
+        };
+        assert!(paths.wants("VG121") && paths.wants("VG101"));
+        let named = Selection {
+            only: vec!["VG122".into()],
+            ..Selection::default()
+        };
+        assert!(named.wants("VG122") && !named.wants("VG121") && !named.wants("VG101"));
+        let skipped = Selection {
+            paths: true,
+            skip: vec!["VG121".into()],
+            ..Selection::default()
+        };
+        assert!(!skipped.wants("VG121") && skipped.wants("VG122"));
     }
 }

@@ -88,7 +88,7 @@ fn binding_name(b: &Binding) -> String {
 }
 
 /// The binding as a finding object, with its file and line.
-fn binding_ref(b: &Binding) -> ObjectRef {
+pub(crate) fn binding_ref(b: &Binding) -> ObjectRef {
     origin_ref(b.kind.as_str(), &b.namespace, &b.name, b.origin.as_deref())
 }
 

@@ -45,6 +45,12 @@ const K8S_RBAC_GOOD: &str =
 const K8S_WEBHOOK_AUTHZ: &str =
     "Kubernetes: Webhook mode and structured authorization configuration (authorizer chain)";
 const CEDAR_K8S: &str = "cedar-access-control-for-k8s: authorization policies";
+const K8S_ESCALATION: &str =
+    "Kubernetes: RBAC good practices (workload creation, persistent volume creation, node proxy, CSR)";
+
+/// Checks that run only when asked (`audit --paths`, or named in `--only`): they search the
+/// whole identity graph, which costs more than the other checks together on large clusters.
+pub const OPT_IN: &[&str] = &["VG121", "VG122", "VG123"];
 
 macro_rules! check {
     ($id:literal, $sev:ident, $cat:ident, $title:literal, $why:expr, $fix:expr, [$($r:expr),*]) => {
@@ -112,6 +118,18 @@ pub const CHECKS: &[CheckInfo] = &[
         "The authorization webhook runs before RBAC: a Cedar `permit` allows a request whatever RBAC says. A permit that reaches migrations, consoles, exec, KubeVirt's control plane, role binding or escalation, impersonation, or pods and secrets grants what the RBAC checks look for, outside RBAC's review.",
         "Narrow the policy's principal and resource scope (namespaces, named groups), or grant the right through RBAC to the subjects that need it.",
         [K8S_WEBHOOK_AUTHZ, CEDAR_K8S]),
+    check!("VG121", Critical, Rbac, "Escalation path to cluster-admin",
+        "A subject that is not cluster-admin can become it in a few steps (`virtguard paths`): each step is a right RBAC grants it plus a documented mechanism (a pod running as a powerful service account, a token, bind or escalate, impersonation, webhook configurations, CSR approval).",
+        "Break the path at its first step: remove or narrow the binding that grants it, or move the powerful service account out of the namespace the subject can create pods in.",
+        [K8S_RBAC_GOOD, K8S_ESCALATION]),
+    check!("VG122", High, Rbac, "Escalation path to root on a node",
+        "A subject can run code as root on a node in a few steps: a privileged pod where Pod Security allows it, exec into privileged pods such as virt-handler, nodes/proxy, or the KubeVirt CR's customizeComponents and HostDisk gate.",
+        "Break the path at its first step: remove or narrow the binding that grants it, enforce Pod Security baseline or restricted on the namespace, or take write access to the KubeVirt CR away.",
+        [K8S_RBAC_GOOD, K8S_ESCALATION, SELF_ASSESSMENT]),
+    check!("VG123", Medium, Rbac, "Escalation path into virt-launcher",
+        "A subject can run code inside virt-launcher, next to QEMU, in a few steps (a VM with a hook sidecar while the Sidecar gate is on).",
+        "Turn the Sidecar feature gate off, or keep VM creation to the subjects that need it.",
+        [HOOKS, TRUST_BOUNDARY]),
     check!("VG201", High, KubevirtConfig, "roleAggregationStrategy Manual without the OptOutRoleAggregation gate",
         "KubeVirt's admission rejects this combination; a KubeVirt CR that carries it was not admitted as written or was written around the webhook.",
         "Enable the OptOutRoleAggregation feature gate (v1.8: featureGates; v1.9: Beta, on unless disabled) or remove the strategy.",

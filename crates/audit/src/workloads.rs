@@ -312,6 +312,7 @@ spec:
         let only = Selection {
             only: vec!["VG308".into()],
             skip: Vec::new(),
+            paths: false,
         };
         let f = workload_findings(&ctx, &objs[0], &only);
         assert_eq!(f.len(), 1);

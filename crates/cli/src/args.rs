@@ -314,6 +314,11 @@ pub struct AuditArgs {
     /// Print the table of checks and exit.
     #[arg(long = "list-checks")]
     pub list_checks: bool,
+    /// Also report escalation paths (VG121 cluster-admin, VG122 node, VG123 virt-launcher): every
+    /// subject that is not cluster-admin with a path, as `virtguard paths` finds it. Off by
+    /// default: on large clusters the search costs more than every other check together.
+    #[arg(long)]
+    pub paths: bool,
     /// Read live: also read the private keys of KubeVirt's certificate Secrets, so VG801 checks
     /// that each key matches its certificate (default: keys are withheld, certificates checked).
     #[arg(long = "include-secret-data")]

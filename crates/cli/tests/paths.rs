@@ -178,3 +178,70 @@ fn refusals_and_nothing_found() {
     assert_eq!(out.status.code(), Some(0), "no path: exit 0");
     assert!(String::from_utf8_lossy(&out.stdout).contains("No escalation path found."));
 }
+
+fn audit_findings(args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["audit", "-f", "examples/cluster", "-o", "json"];
+    all.extend_from_slice(args);
+    let out = vg(&all);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "audit -o json: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    v["findings"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn audit_reports_paths_when_asked() {
+    let ids = |f: &[Value]| -> BTreeSet<String> {
+        f.iter()
+            .filter_map(|x| x["id"].as_str())
+            .filter(|id| id.starts_with("VG12"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // Off by default.
+    assert!(ids(&audit_findings(&[])).is_empty());
+    let found = audit_findings(&["--paths"]);
+    let paths: Vec<&Value> = found
+        .iter()
+        .filter(|f| f["id"].as_str().is_some_and(|i| i.starts_with("VG12")))
+        .collect();
+    let support = paths
+        .iter()
+        .find(|f| f["id"] == "VG122" && f["subjects"][0]["name"] == "support")
+        .expect("Group support → node (exec into virt-handler)");
+    assert_eq!(support["objects"][0]["name"], "support-debug");
+    assert_eq!(
+        support["objects"][0]["file"],
+        "examples/cluster/platform.yaml"
+    );
+    let evidence = support["evidence"].as_str().unwrap_or_default();
+    assert!(
+        evidence.contains("1. create pods/exec on kubevirt/virt-handler"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("via RoleBinding"), "{evidence}");
+    assert!(paths
+        .iter()
+        .any(|f| f["id"] == "VG123" && f["subjects"][0]["name"] == "system:authenticated"));
+    // The operators' own rights (vendor bindings, unchanged) are by design: not reported…
+    assert!(
+        !paths
+            .iter()
+            .any(|f| f["subjects"][0]["name"] == "kubevirt-operator"),
+        "{paths:?}"
+    );
+    // …unless there are no defaults to tell them apart.
+    let bare = audit_findings(&["--paths", "--defaults", "none"]);
+    assert!(bare
+        .iter()
+        .any(|f| f["id"] == "VG121" && f["subjects"][0]["name"] == "kubevirt-operator"));
+    // --only names one: it runs alone.
+    assert_eq!(
+        ids(&audit_findings(&["--only", "VG123"])),
+        BTreeSet::from(["VG123".to_owned()])
+    );
+    assert!(ids(&audit_findings(&["--paths", "--skip", "VG122,VG123"])).is_empty());
+}

@@ -124,6 +124,7 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     let sel = Selection {
         only: a.only.clone(),
         skip: a.skip.clone(),
+        paths: a.paths,
     };
     let unknown = sel.unknown_ids();
     if !unknown.is_empty() {
@@ -198,6 +199,10 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         .filter(|c| !c.is_empty())
         .map(CedarPre::new);
     let policy = virtguard_rbac::Policy::new(snapshot.roles(), snapshot.bindings());
+    // Escalation paths (opt-in) read the whole snapshot's facts, defaults included, as `paths`.
+    let path_facts = sel
+        .wants_paths()
+        .then(|| virtguard_paths::Facts::from_objects(&snapshot.objects));
     // The policy holds the RBAC now: keep only the objects the other checks read (everything
     // but RBAC, and the component roles compared with the release), free the rest off the
     // critical path.
@@ -241,7 +246,23 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     if timing {
         eprintln!("timing: audit: context {:?}", t0.elapsed());
     }
-    let findings = run(&ctx, &sel);
+    let mut findings = run(&ctx, &sel);
+    if let Some(facts) = &path_facts {
+        let deny = |attrs: &virtguard_rbac::Attributes<'_>| {
+            cedar.as_ref().is_some_and(|c| c.denies_request(attrs))
+        };
+        let answer = virtguard_paths::find_paths_with(
+            &policy,
+            facts,
+            &virtguard_paths::Options::default(),
+            cedar
+                .is_some()
+                .then_some(&deny as virtguard_paths::Deny<'_>),
+        );
+        findings.extend(virtguard_audit::path_findings(&answer, &ctx, &sel));
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        findings.dedup();
+    }
     if let Some(pb) = spinner {
         pb.finish_and_clear();
     }
@@ -371,6 +392,20 @@ impl CedarPre {
             },
         );
         self.set.judge(subject, &attrs, &self.groups)
+    }
+}
+
+impl CedarPre {
+    /// Whether a `forbid` denies the request (system:masters is never asked): the edges of
+    /// the escalation-path search it prunes.
+    fn denies_request(&self, attrs: &virtguard_rbac::Attributes<'_>) -> bool {
+        !attrs.user.is_privileged()
+            && matches!(
+                self.set
+                    .decide(&virtguard_policy::request_of(attrs))
+                    .decision,
+                virtguard_policy::Decision::Deny { .. }
+            )
     }
 }
 
