@@ -11,6 +11,7 @@ pub mod facts;
 
 use std::collections::{BTreeMap, VecDeque};
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use serde::Serialize;
@@ -271,7 +272,7 @@ impl Search<'_> {
     /// that could grant one of [`NAMESPACED_EDGES`] (whatever its resourceNames). In any other
     /// namespace only ClusterRoleBindings apply to `u`, and none of them grants an edge, so
     /// skipping it changes no answer; it saves asking every namespace for every identity.
-    fn namespaces_to_ask(&self, u: &User) -> (bool, std::collections::HashSet<&str>) {
+    fn namespaces_to_ask(&self, u: &User) -> (bool, rustc_hash::FxHashSet<&str>) {
         let mut applying: Vec<usize> = std::iter::once((false, u.name.clone()))
             .chain(u.groups.iter().map(|g| (true, g.clone())))
             .filter_map(|k| self.by_subject.get(&k))
@@ -340,15 +341,32 @@ impl Search<'_> {
 
     /// Every step out of an identity, in a fixed order; without `describe` the steps carry
     /// no action or namespace text (the search only needs what they gain).
-    fn steps(&self, id: &Identity, to: &[Target], describe: bool) -> Vec<Step> {
-        let u = id.as_user();
+    fn steps(&self, id: &Identity, to: &[Target], describe: &dyn Fn(usize) -> bool) -> Vec<Step> {
         let mut out = Vec::new();
+        self.steps_into(id, to, describe, &mut out);
+        out
+    }
+
+    /// [`Search::steps`] appended to `out` (a buffer reused across identities).
+    fn steps_into(
+        &self,
+        id: &Identity,
+        to: &[Target],
+        describe: &dyn Fn(usize) -> bool,
+        out: &mut Vec<Step>,
+    ) {
+        let u = id.as_user();
+        let base = out.len();
         // The text is only formatted when wanted.
         macro_rules! step {
             ($action:expr, $ns:expr, $grants:expr, $gains:expr, $reference:expr $(,)?) => {
                 Step {
-                    action: if describe { $action } else { String::new() },
-                    namespace: if describe {
+                    action: if describe(out.len() - base) {
+                        $action
+                    } else {
+                        String::new()
+                    },
+                    namespace: if describe(out.len() - base) {
                         $ns.to_string()
                     } else {
                         String::new()
@@ -556,6 +574,9 @@ impl Search<'_> {
         // One memo per call site below (`slot`): POD_CREATORS by index, then the others.
         let memo: std::cell::RefCell<Vec<FxHashMap<String, Option<Vec<Grant>>>>> =
             std::cell::RefCell::new(vec![FxHashMap::default(); SLOT_SECRET_LIST + 1]);
+        // (Requests without a name, the most asked, by slot alone.)
+        let unnamed: std::cell::RefCell<Vec<Option<Option<Vec<Grant>>>>> =
+            std::cell::RefCell::new(vec![None; SLOT_SECRET_LIST + 1]);
         let can_in = |slot: usize,
                       verb: &str,
                       what: (&str, &str, &str),
@@ -564,6 +585,16 @@ impl Search<'_> {
          -> Option<Vec<Grant>> {
             if self.deny.is_some() || local.contains(ns) {
                 return self.can(&u, verb, what, ns, name);
+            }
+            if name.is_empty() {
+                if let Some(Some(known)) = unnamed.borrow().get(slot) {
+                    return known.clone();
+                }
+                let answer = self.can(&u, verb, what, ns, name);
+                if let Some(m) = unnamed.borrow_mut().get_mut(slot) {
+                    *m = Some(answer.clone());
+                }
+                return answer;
             }
             if let Some(known) = memo.borrow().get(slot).and_then(|m| m.get(name)) {
                 return known.clone();
@@ -681,7 +712,6 @@ impl Search<'_> {
                 ));
             }
         }
-        out
     }
 }
 
@@ -766,27 +796,42 @@ impl Graph {
                 queue.push_back(n);
             }
         }
-        while let Some(n) = queue.pop_front() {
-            let d = depth[n as usize];
-            if d >= opts.max_steps {
-                continue;
-            }
-            let steps = search.steps(&g.ids[n as usize].clone(), &opts.to, false);
-            let mut edges = Vec::with_capacity(steps.len());
-            for s in steps {
-                match s.gains {
-                    Gain::Identity(id) => {
-                        let (m, _) = intern(&id, &mut g, &mut depth);
-                        if depth[m as usize] == UNREACHED {
-                            depth[m as usize] = d + 1;
-                            queue.push_back(m);
-                        }
-                        edges.push(Edge::Identity(m));
+        // The steps of a chunk of the queue are computed in parallel (pure); the identities
+        // they gain are then numbered in queue order, exactly as one at a time.
+        while !queue.is_empty() {
+            let chunk: Vec<u32> = (0..queue.len().min(256))
+                .filter_map(|_| queue.pop_front())
+                .collect();
+            let expanded: Vec<Option<Vec<Gain>>> = chunk
+                .par_iter()
+                .map(|&n| {
+                    if depth[n as usize] >= opts.max_steps {
+                        return None;
                     }
-                    Gain::Target(t) => edges.push(Edge::Target(t)),
+                    let mut buf = Vec::new();
+                    search.steps_into(&g.ids[n as usize], &opts.to, &|_| false, &mut buf);
+                    Some(buf.into_iter().map(|s| s.gains).collect())
+                })
+                .collect();
+            for (&n, gains) in chunk.iter().zip(expanded) {
+                let Some(gains) = gains else { continue };
+                let d = depth[n as usize];
+                let mut edges = Vec::with_capacity(gains.len());
+                for gain in gains {
+                    match gain {
+                        Gain::Identity(id) => {
+                            let (m, _) = intern(&id, &mut g, &mut depth);
+                            if depth[m as usize] == UNREACHED {
+                                depth[m as usize] = d + 1;
+                                queue.push_back(m);
+                            }
+                            edges.push(Edge::Identity(m));
+                        }
+                        Gain::Target(t) => edges.push(Edge::Target(t)),
+                    }
                 }
+                g.edges[n as usize] = Some(edges);
             }
-            g.edges[n as usize] = Some(edges);
         }
         g
     }
@@ -882,31 +927,25 @@ pub fn find_paths_with(
         .iter()
         .map(|&t| (t, graph.distances(t, opts.max_steps)))
         .collect();
-    // Steps of identities met inside a path (the starts' own are not kept: each start is walked once).
-    let mut rendered: FxHashMap<usize, Vec<Step>> = FxHashMap::default();
     let number: FxHashMap<&Identity, usize> = graph
         .ids
         .iter()
         .enumerate()
         .map(|(i, id)| (id, i))
         .collect();
-    for (start, admin) in starts.into_iter().zip(is_admin) {
-        let first = match number.get(&start) {
-            Some(&n) if !admin => n,
-            _ => {
-                answer.admins.push(start);
-                continue;
-            }
-        };
-        // The steps of the start, computed again for the path's descriptions and grants.
-        let mut own: Option<Vec<Step>> = None;
-        let mut found: BTreeMap<Target, Vec<Step>> = BTreeMap::new();
+    // Per start, the choices (identity, step index, next identity) of each target's walk, on
+    // the edges alone.
+    type Walk = Vec<(usize, usize, Option<usize>)>;
+    type Walks = Vec<(Target, Walk)>;
+    let walks_of = |first: usize| -> Walks {
+        let mut walks: Walks = Vec::new();
         for (target, dist) in &dist {
             if dist[first] == UNREACHED || dist[first] > opts.max_steps || dist[first] == 0 {
                 continue;
             }
-            let mut path = Vec::with_capacity(dist[first] + 1);
+            let mut walk = Vec::with_capacity(dist[first]);
             let mut at = first;
+            let mut complete = false;
             'walk: loop {
                 let left = dist[at];
                 let Some(edges) = graph.edges[at].as_ref() else {
@@ -926,68 +965,130 @@ pub fn find_paths_with(
                     if !done && next.is_none() {
                         continue;
                     }
-                    let steps = if at == first {
-                        own.get_or_insert_with(|| search.steps(&graph.ids[at], &opts.to, true))
-                    } else {
-                        rendered
-                            .entry(at)
-                            .or_insert_with(|| search.steps(&graph.ids[at], &opts.to, true))
-                    };
-                    let Some(step) = steps.get(k) else {
-                        break 'walk;
-                    };
-                    path.push(step.clone());
+                    walk.push((at, k, next));
                     match next {
-                        None => break 'walk,
-                        Some(m) if dist[m] == 0 => {
-                            path.push(Step {
-                                action: format!("act as {}", graph.ids[m].describe()),
-                                namespace: String::new(),
-                                grants: Vec::new(),
-                                gains: Gain::Target(Target::ClusterAdmin),
-                                reference: REF_ADMIN,
-                            });
-                            break 'walk;
-                        }
-                        Some(m) => {
+                        Some(m) if dist[m] != 0 => {
                             at = m;
                             continue 'walk;
+                        }
+                        _ => {
+                            complete = true;
+                            break 'walk;
                         }
                     }
                 }
                 break;
             }
-            if path
-                .last()
-                .is_some_and(|s| s.gains == Gain::Target(*target))
-            {
-                found.insert(*target, path);
+            if complete {
+                walks.push((*target, walk));
             }
         }
-        for (target, steps) in found {
-            // A path whose first step a group grants is the group's path: reported once, for
-            // the group, not again for each member.
-            let via_group = steps
-                .first()
-                .and_then(|s| s.grants.first())
-                .is_some_and(|g| {
-                    policy
-                        .bindings()
-                        .get(g.binding)
-                        .and_then(|b| b.subjects.get(g.subject))
-                        .is_some_and(|subj| {
-                            subj.kind == SubjectKind::Group
-                                && !(start.kind == "Group" && start.name == subj.name)
-                        })
-                });
-            if via_group && opts.from.is_none() {
-                continue;
+        walks
+    };
+    let plan: Vec<(Identity, Option<(usize, Walks)>)> = starts
+        .into_iter()
+        .zip(is_admin)
+        .map(|(start, admin)| match number.get(&start) {
+            Some(&n) if !admin => (start, Some((n, walks_of(n)))),
+            _ => (start, None),
+        })
+        .collect();
+    // The steps taken inside paths (not from the start), described once each (an identity
+    // inside many paths is described once, with only its steps that paths take); each start's
+    // own steps are described per start, only those chosen (it may have thousands).
+    let mut inner: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    for (first, ws) in plan.iter().filter_map(|(_, p)| p.as_ref()) {
+        for (at, k, _) in ws.iter().flat_map(|(_, w)| w.iter()) {
+            if at != first {
+                inner.entry(*at).or_default().push(*k);
             }
-            answer.paths.push(Path {
-                subject: start.clone(),
-                target,
-                steps,
-            });
+        }
+    }
+    let rendered: FxHashMap<(usize, usize), Step> = inner
+        .into_par_iter()
+        .flat_map_iter(|(at, mut ks)| {
+            ks.sort_unstable();
+            ks.dedup();
+            let steps = search.steps(&graph.ids[at], &opts.to, &|k| ks.binary_search(&k).is_ok());
+            ks.into_iter()
+                .filter_map(|k| steps.get(k).map(|s| ((at, k), s.clone())))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let results: Vec<(Identity, Option<Vec<Path>>)> = plan
+        .into_par_iter()
+        .map(|(start, p)| {
+            let Some((first, walks)) = p else {
+                return (start, None);
+            };
+            let wanted: Vec<usize> = walks
+                .iter()
+                .flat_map(|(_, w)| w.iter().filter(|(n, _, _)| *n == first).map(|(_, k, _)| *k))
+                .collect();
+            let own = (!wanted.is_empty())
+                .then(|| search.steps(&graph.ids[first], &opts.to, &|k| wanted.contains(&k)));
+            let mut found: BTreeMap<Target, Vec<Step>> = BTreeMap::new();
+            for (target, walk) in walks {
+                let mut path = Vec::with_capacity(walk.len() + 1);
+                let last = walk.len().saturating_sub(1);
+                for (i, (at, k, next)) in walk.into_iter().enumerate() {
+                    let step = if at == first {
+                        own.as_deref().and_then(|o| o.get(k))
+                    } else {
+                        rendered.get(&(at, k))
+                    };
+                    let Some(step) = step else {
+                        break;
+                    };
+                    path.push(step.clone());
+                    // A walk to cluster-admin that ends on an identity ends on a cluster-admin one.
+                    if let (true, Some(m)) = (i == last && target == Target::ClusterAdmin, next) {
+                        path.push(Step {
+                            action: format!("act as {}", graph.ids[m].describe()),
+                            namespace: String::new(),
+                            grants: Vec::new(),
+                            gains: Gain::Target(Target::ClusterAdmin),
+                            reference: REF_ADMIN,
+                        });
+                    }
+                }
+                if path.last().is_some_and(|s| s.gains == Gain::Target(target)) {
+                    found.insert(target, path);
+                }
+            }
+            let mut paths = Vec::new();
+            for (target, steps) in found {
+                // A path whose first step a group grants is the group's path: reported once, for
+                // the group, not again for each member.
+                let via_group = steps
+                    .first()
+                    .and_then(|s| s.grants.first())
+                    .is_some_and(|g| {
+                        policy
+                            .bindings()
+                            .get(g.binding)
+                            .and_then(|b| b.subjects.get(g.subject))
+                            .is_some_and(|subj| {
+                                subj.kind == SubjectKind::Group
+                                    && !(start.kind == "Group" && start.name == subj.name)
+                            })
+                    });
+                if via_group && opts.from.is_none() {
+                    continue;
+                }
+                paths.push(Path {
+                    subject: start.clone(),
+                    target,
+                    steps,
+                });
+            }
+            (start, Some(paths))
+        })
+        .collect();
+    for (start, paths) in results {
+        match paths {
+            None => answer.admins.push(start),
+            Some(p) => answer.paths.extend(p),
         }
     }
     answer

@@ -51,6 +51,8 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     let cedar = crate::input::policy_set(&g.policies, &snapshot.objects, g.allow_lockout)?
         .filter(|c| !c.is_empty());
     let policy = virtguard_rbac::Policy::new(snapshot.roles(), snapshot.bindings());
+    // The policy and the facts hold what the search reads: the objects go before it runs.
+    drop(snapshot);
     // A Cedar `forbid` prunes the edges it denies (system:masters is never asked).
     let deny = |attrs: &virtguard_rbac::Attributes<'_>| {
         cedar.as_ref().is_some_and(|set| {
