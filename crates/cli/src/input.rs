@@ -716,3 +716,16 @@ pub fn load_for_api(src: &ApiSource, quiet: bool) -> Result<virtguard_apiserver:
         discovery,
     })
 }
+
+/// Whether a Cedar `forbid` of `set` denies the request (system:masters is never asked): the
+/// edges the escalation-path search prunes, in `paths` and `audit --paths`.
+pub fn cedar_denies(
+    set: &virtguard_policy::PolicySet,
+    attrs: &virtguard_rbac::Attributes<'_>,
+) -> bool {
+    !attrs.user.is_privileged()
+        && matches!(
+            set.decide(&virtguard_policy::request_of(attrs)).decision,
+            virtguard_policy::Decision::Deny { .. }
+        )
+}

@@ -399,13 +399,7 @@ impl CedarPre {
     /// Whether a `forbid` denies the request (system:masters is never asked): the edges of
     /// the escalation-path search it prunes.
     fn denies_request(&self, attrs: &virtguard_rbac::Attributes<'_>) -> bool {
-        !attrs.user.is_privileged()
-            && matches!(
-                self.set
-                    .decide(&virtguard_policy::request_of(attrs))
-                    .decision,
-                virtguard_policy::Decision::Deny { .. }
-            )
+        crate::input::cedar_denies(&self.set, attrs)
     }
 }
 

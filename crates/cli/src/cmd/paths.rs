@@ -55,13 +55,9 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     drop(snapshot);
     // A Cedar `forbid` prunes the edges it denies (system:masters is never asked).
     let deny = |attrs: &virtguard_rbac::Attributes<'_>| {
-        cedar.as_ref().is_some_and(|set| {
-            !attrs.user.is_privileged()
-                && matches!(
-                    set.decide(&virtguard_policy::request_of(attrs)).decision,
-                    virtguard_policy::Decision::Deny { .. }
-                )
-        })
+        cedar
+            .as_ref()
+            .is_some_and(|set| crate::input::cedar_denies(set, attrs))
     };
     let answer = find_paths_with(
         &policy,
