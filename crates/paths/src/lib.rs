@@ -218,6 +218,9 @@ struct Search<'a> {
     /// The bindings naming each subject: `(true, group)`, or `(false, user name)` for users
     /// and service accounts (`system:serviceaccount:NS:NAME`), in binding order.
     by_subject: FxHashMap<(bool, String), Vec<usize>>,
+    /// Per namespace of the facts: the identities of its service accounts (built once, cloned
+    /// into the steps that gain them).
+    service_accounts: FxHashMap<&'a str, Vec<Identity>>,
 }
 
 /// [`Search::by_subject`]: a binding applies to a user exactly when one of its subjects' keys
@@ -339,11 +342,17 @@ impl Search<'_> {
         user.is_privileged() || self.can(user, "*", ("*", "*", ""), "", "").is_some()
     }
 
-    /// Every step out of an identity, in a fixed order; without `describe` the steps carry
-    /// no action or namespace text (the search only needs what they gain).
-    fn steps(&self, id: &Identity, to: &[Target], describe: &dyn Fn(usize) -> bool) -> Vec<Step> {
+    /// The first `limit` steps out of an identity, in a fixed order; without `describe` the
+    /// steps carry no action, namespace or grants (the search only needs what they gain).
+    fn steps(
+        &self,
+        id: &Identity,
+        to: &[Target],
+        describe: &dyn Fn(usize) -> bool,
+        limit: usize,
+    ) -> Vec<Step> {
         let mut out = Vec::new();
-        self.steps_into(id, to, describe, &mut out);
+        self.steps_into(id, to, describe, limit, &mut out);
         out
     }
 
@@ -353,13 +362,17 @@ impl Search<'_> {
         id: &Identity,
         to: &[Target],
         describe: &dyn Fn(usize) -> bool,
+        limit: usize,
         out: &mut Vec<Step>,
     ) {
         let u = id.as_user();
         let base = out.len();
-        // The text is only formatted when wanted.
+        // The text is only formatted when wanted; past `limit` steps nothing more is asked.
         macro_rules! step {
-            ($action:expr, $ns:expr, $grants:expr, $gains:expr, $reference:expr $(,)?) => {
+            ($action:expr, $ns:expr, $grants:expr, $gains:expr, $reference:expr $(,)?) => {{
+                if out.len() - base >= limit {
+                    return;
+                }
                 Step {
                     action: if describe(out.len() - base) {
                         $action
@@ -371,11 +384,16 @@ impl Search<'_> {
                     } else {
                         String::new()
                     },
-                    grants: $grants,
+                    // Only the described steps' grants are read (the search needs none).
+                    grants: if describe(out.len() - base) {
+                        $grants
+                    } else {
+                        Vec::new()
+                    },
                     gains: $gains,
                     reference: $reference,
                 }
-            };
+            }};
         }
         // Cluster-wide targets first: shortest paths prefer them.
         if to.contains(&Target::ClusterAdmin) {
@@ -621,26 +639,26 @@ impl Search<'_> {
                 if to.contains(&Target::Node) && self.facts.privileged_pods_allowed(ns) {
                     out.push(step!(format!("create {what} with a privileged pod in namespace {ns} (Pod Security: {})", self.facts.pod_security.get(ns).map(String::as_str).unwrap_or("unset")), ns, g.clone(), Gain::Target(Target::Node), REF_PRIVILEGED_POD));
                 }
-                for sa in self.facts.service_accounts.get(ns).into_iter().flatten() {
-                    let target = Identity::service_account(ns, sa);
-                    if &target != id {
+                for target in self.service_accounts.get(ns.as_str()).into_iter().flatten() {
+                    if target != id {
+                        let sa = &target.name;
                         out.push(step!(
                             format!(
                                 "create {what} in namespace {ns} running as service account {sa}"
                             ),
                             ns,
                             g.clone(),
-                            Gain::Identity(target),
+                            Gain::Identity(target.clone()),
                             REF_POD_SA,
                         ));
                     }
                 }
             }
-            for sa in self.facts.service_accounts.get(ns).into_iter().flatten() {
-                let target = Identity::service_account(ns, sa);
-                if &target == id {
+            for target in self.service_accounts.get(ns.as_str()).into_iter().flatten() {
+                if target == id {
                     continue;
                 }
+                let sa = &target.name;
                 if let Some(g) = can_in(
                     SLOT_TOKEN,
                     "create",
@@ -667,7 +685,7 @@ impl Search<'_> {
                         format!("impersonate service account {ns}/{sa}"),
                         ns,
                         g,
-                        Gain::Identity(target),
+                        Gain::Identity(target.clone()),
                         REF_IMPERSONATE,
                     ));
                 }
@@ -763,6 +781,14 @@ enum Edge {
 
 const UNREACHED: usize = usize::MAX;
 
+/// A placeholder in an edge list for an identity numbered after the parallel part.
+const NEW: u32 = u32::MAX;
+
+thread_local! {
+    /// The steps buffer of one exploring thread, reused from identity to identity.
+    static STEPS: std::cell::RefCell<Vec<Step>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Graph {
     /// Breadth-first from all starts at once: an identity is expanded when some start reaches it
     /// in fewer than `max_steps` steps, so every path of at most `max_steps` steps from any start
@@ -777,7 +803,11 @@ impl Graph {
         let mut depth: Vec<usize> = Vec::new();
         let want_admin = opts.to.contains(&Target::ClusterAdmin);
         let mut queue = VecDeque::new();
-        let mut intern = |id: &Identity, g: &mut Graph, depth: &mut Vec<usize>| -> (u32, bool) {
+        let intern = |id: &Identity,
+                      g: &mut Graph,
+                      depth: &mut Vec<usize>,
+                      numbers: &mut FxHashMap<Identity, u32>|
+         -> (u32, bool) {
             if let Some(&n) = numbers.get(id) {
                 return (n, false);
             }
@@ -790,7 +820,7 @@ impl Graph {
             (n, true)
         };
         for s in starts {
-            let (n, _) = intern(s, &mut g, &mut depth);
+            let (n, _) = intern(s, &mut g, &mut depth, &mut numbers);
             if depth[n as usize] == UNREACHED {
                 depth[n as usize] = 0;
                 queue.push_back(n);
@@ -802,32 +832,61 @@ impl Graph {
             let chunk: Vec<u32> = (0..queue.len().min(256))
                 .filter_map(|_| queue.pop_front())
                 .collect();
-            let expanded: Vec<Option<Vec<Gain>>> = chunk
+            // Identities numbered before the chunk are looked up in parallel too (most gains
+            // are), so only new ones are left to number in order: an edge to one of those is
+            // `NEW` in the list, and the identity is in the second list with its position.
+            let known = &numbers;
+            type Expanded = (Vec<Edge>, Vec<(usize, Identity)>);
+            let expanded: Vec<Option<Expanded>> = chunk
                 .par_iter()
                 .map(|&n| {
                     if depth[n as usize] >= opts.max_steps {
                         return None;
                     }
-                    let mut buf = Vec::new();
-                    search.steps_into(&g.ids[n as usize], &opts.to, &|_| false, &mut buf);
-                    Some(buf.into_iter().map(|s| s.gains).collect())
+                    STEPS.with_borrow_mut(|buf| {
+                        buf.clear();
+                        search.steps_into(
+                            &g.ids[n as usize],
+                            &opts.to,
+                            &|_| false,
+                            usize::MAX,
+                            buf,
+                        );
+                        let mut edges = Vec::with_capacity(buf.len());
+                        let mut new = Vec::new();
+                        for s in buf.drain(..) {
+                            edges.push(match s.gains {
+                                Gain::Identity(id) => match known.get(&id) {
+                                    Some(&m) => Edge::Identity(m),
+                                    None => {
+                                        new.push((edges.len(), id));
+                                        Edge::Identity(NEW)
+                                    }
+                                },
+                                Gain::Target(t) => Edge::Target(t),
+                            });
+                        }
+                        Some((edges, new))
+                    })
                 })
                 .collect();
-            for (&n, gains) in chunk.iter().zip(expanded) {
-                let Some(gains) = gains else { continue };
+            for (&n, found) in chunk.iter().zip(expanded) {
+                let Some((mut edges, new)) = found else {
+                    continue;
+                };
+                for (at, id) in new {
+                    let (m, _) = intern(&id, &mut g, &mut depth, &mut numbers);
+                    if let Some(e) = edges.get_mut(at) {
+                        *e = Edge::Identity(m);
+                    }
+                }
                 let d = depth[n as usize];
-                let mut edges = Vec::with_capacity(gains.len());
-                for gain in gains {
-                    match gain {
-                        Gain::Identity(id) => {
-                            let (m, _) = intern(&id, &mut g, &mut depth);
-                            if depth[m as usize] == UNREACHED {
-                                depth[m as usize] = d + 1;
-                                queue.push_back(m);
-                            }
-                            edges.push(Edge::Identity(m));
+                for e in &edges {
+                    if let Edge::Identity(m) = *e {
+                        if depth[m as usize] == UNREACHED {
+                            depth[m as usize] = d + 1;
+                            queue.push_back(m);
                         }
-                        Gain::Target(t) => edges.push(Edge::Target(t)),
                     }
                 }
                 g.edges[n as usize] = Some(edges);
@@ -901,6 +960,14 @@ pub fn find_paths_with(
         facts,
         deny,
         by_subject: index_subjects(policy),
+        service_accounts: facts
+            .service_accounts
+            .iter()
+            .map(|(ns, sas)| {
+                let ids = sas.iter().map(|sa| Identity::service_account(ns, sa));
+                (ns.as_str(), ids.collect())
+            })
+            .collect(),
     };
     let starts = match &opts.from {
         Some(id) => vec![id.clone()],
@@ -1009,7 +1076,13 @@ pub fn find_paths_with(
         .flat_map_iter(|(at, mut ks)| {
             ks.sort_unstable();
             ks.dedup();
-            let steps = search.steps(&graph.ids[at], &opts.to, &|k| ks.binary_search(&k).is_ok());
+            let limit = ks.last().map_or(0, |k| k + 1);
+            let steps = search.steps(
+                &graph.ids[at],
+                &opts.to,
+                &|k| ks.binary_search(&k).is_ok(),
+                limit,
+            );
             ks.into_iter()
                 .filter_map(|k| steps.get(k).map(|s| ((at, k), s.clone())))
                 .collect::<Vec<_>>()
@@ -1025,8 +1098,15 @@ pub fn find_paths_with(
                 .iter()
                 .flat_map(|(_, w)| w.iter().filter(|(n, _, _)| *n == first).map(|(_, k, _)| *k))
                 .collect();
-            let own = (!wanted.is_empty())
-                .then(|| search.steps(&graph.ids[first], &opts.to, &|k| wanted.contains(&k)));
+            // Only the steps up to the last one taken are computed again.
+            let own = wanted.iter().max().map(|&last| {
+                search.steps(
+                    &graph.ids[first],
+                    &opts.to,
+                    &|k| wanted.contains(&k),
+                    last + 1,
+                )
+            });
             let mut found: BTreeMap<Target, Vec<Step>> = BTreeMap::new();
             for (target, walk) in walks {
                 let mut path = Vec::with_capacity(walk.len() + 1);

@@ -14,6 +14,8 @@
 
 use std::sync::Arc;
 
+use hashbrown::HashTable;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::decision::Grant;
@@ -202,9 +204,25 @@ const FILTER_BITS: usize = 1 << 20;
 /// asks for have no list, and the filter answers that without touching the large list table.
 const LIST_FILTER_BITS: usize = 1 << 23;
 
-fn list_filter_bit(key: &ListKey) -> usize {
+/// Shards of the list table: built in parallel, one hash per lookup chooses the filter bit, the
+/// shard and the slot.
+const LIST_SHARDS: usize = 16;
+
+#[inline]
+fn list_hash(key: &ListKey) -> u64 {
     use std::hash::BuildHasher;
-    (rustc_hash::FxBuildHasher.hash_one(key) as usize) & (LIST_FILTER_BITS - 1)
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
+#[inline]
+fn list_filter_bit(h: u64) -> usize {
+    (h as usize) & (LIST_FILTER_BITS - 1)
+}
+
+/// The shard of a list hash: bits the table's slot index (low bits) and tag (top bits) do not use.
+#[inline]
+fn list_shard(h: u64) -> usize {
+    ((h >> 32) as usize) & (LIST_SHARDS - 1)
 }
 
 fn filter_bit(key: &SubjectKey) -> usize {
@@ -265,8 +283,8 @@ pub(crate) struct Index {
     pub(crate) subjects: FxHashMap<SubjectKey, SubjectIndex>,
     /// References gathered while building; sorted into `lists` by [`Index::finish`].
     pending: Vec<(ListKey, Ref)>,
-    /// Per list: a range of `refs` and a range of `merged`.
-    lists: FxHashMap<ListKey, List>,
+    /// Per list: a range of `refs` and a range of `merged`, in `LIST_SHARDS` shards.
+    lists: Vec<HashTable<(ListKey, List)>>,
     /// A presence filter over `lists` keys (no false negatives).
     list_filter: Vec<u64>,
     refs: Vec<Ref>,
@@ -415,46 +433,62 @@ impl Index {
         out
     }
 
-    /// Adds a binding subject's grant of a compiled role.
-    pub(crate) fn bind(
-        &mut self,
-        key: SubjectKey,
-        binding: usize,
-        subject: usize,
-        role: &CompiledRole,
-    ) {
-        let (scope, kind, name) = key;
-        let r = |range: Range| Ref {
-            binding: binding as u32,
-            subject: subject as u32,
-            range,
-        };
-        for (k, range) in &role.by_resource {
-            self.pending
-                .push(((scope, kind, name, TAG_RES, *k), r(*range)));
-        }
-        for (k, range) in &role.star_sub {
-            self.pending
-                .push(((scope, kind, name, TAG_STAR_SUB, *k as u64), r(*range)));
-        }
-        if role.any_resource.len > 0 {
-            self.pending
-                .push(((scope, kind, name, TAG_ANY, 0), r(role.any_resource)));
-        }
-        if role.urls.len > 0 {
-            self.pending
-                .push(((scope, kind, name, TAG_URLS, 0), r(role.urls)));
-        }
+    /// Records which kinds of lists a subject key gains from a compiled role.
+    pub(crate) fn note_subject(&mut self, key: SubjectKey, role: &CompiledRole) {
         let idx = self.subjects.entry(key).or_default();
         idx.has_star_sub |= !role.star_sub.is_empty();
         idx.has_any_resource |= role.any_resource.len > 0;
         idx.has_urls |= role.urls.len > 0;
     }
 
+    /// Adds each binding subject's grant of its compiled role: (subject key, binding, subject
+    /// index, role). The references are written in parallel; [`Index::finish`] orders them.
+    pub(crate) fn bind_all<R: std::ops::Deref<Target = CompiledRole> + Sync>(
+        &mut self,
+        grants: &[(SubjectKey, usize, usize, R)],
+    ) {
+        fn refs_of(
+            (key, binding, subject, role): (SubjectKey, usize, usize, &CompiledRole),
+            out: &mut Vec<(ListKey, Ref)>,
+        ) {
+            let (scope, kind, name) = key;
+            let r = |range: Range| Ref {
+                binding: binding as u32,
+                subject: subject as u32,
+                range,
+            };
+            for (k, range) in &role.by_resource {
+                out.push(((scope, kind, name, TAG_RES, *k), r(*range)));
+            }
+            for (k, range) in &role.star_sub {
+                out.push(((scope, kind, name, TAG_STAR_SUB, *k as u64), r(*range)));
+            }
+            if role.any_resource.len > 0 {
+                out.push(((scope, kind, name, TAG_ANY, 0), r(role.any_resource)));
+            }
+            if role.urls.len > 0 {
+                out.push(((scope, kind, name, TAG_URLS, 0), r(role.urls)));
+            }
+        }
+        let parts: Vec<Vec<(ListKey, Ref)>> = grants
+            .par_chunks(2048)
+            .map(|chunk| {
+                let mut out = Vec::new();
+                for (key, b, s, role) in chunk {
+                    refs_of((*key, *b, *s, role), &mut out);
+                }
+                out
+            })
+            .collect();
+        self.pending.reserve(parts.iter().map(Vec::len).sum());
+        for p in parts {
+            self.pending.extend(p);
+        }
+    }
+
     /// Sorts the gathered references into per-list ranges (binding order kept within a list)
     /// and merges each resource list's entries, so a decision scans a few merged entries.
     pub(crate) fn finish(&mut self) {
-        use rayon::prelude::*;
         let mut pending = std::mem::take(&mut self.pending);
         // Binding order within a list is what makes the first grant the right one.
         pending.par_sort_unstable_by_key(|(k, r)| (*k, r.binding, r.subject));
@@ -483,29 +517,38 @@ impl Index {
                 }
             })
             .collect();
-        let mut lists: FxHashMap<ListKey, List> = FxHashMap::default();
-        lists.reserve(bounds.len());
+        let mut items: Vec<(u64, ListKey, List)> = Vec::with_capacity(bounds.len());
         for ((key, start, len), m) in bounds.into_iter().zip(merged) {
-            if len == 1 {
-                lists.insert(key, List::One(self.refs[start as usize]));
-                continue;
-            }
-            let s = self.merged.len() as u32;
-            let n = m.len() as u32;
-            self.merged.extend(m);
-            lists.insert(
-                key,
+            let list = if len == 1 {
+                List::One(self.refs[start as usize])
+            } else {
+                let s = self.merged.len() as u32;
+                let n = m.len() as u32;
+                self.merged.extend(m);
                 List::Many {
                     refs: (start, len),
                     merged: (s, n),
-                },
-            );
+                }
+            };
+            items.push((0, key, list));
         }
+        items.par_iter_mut().for_each(|it| it.0 = list_hash(&it.1));
+        let lists: Vec<HashTable<(ListKey, List)>> = (0..LIST_SHARDS)
+            .into_par_iter()
+            .map(|shard| {
+                let mut t = HashTable::with_capacity(items.len() / LIST_SHARDS * 9 / 8);
+                for (h, key, list) in items.iter().filter(|it| list_shard(it.0) == shard) {
+                    t.insert_unique(*h, (*key, *list), |(k, _)| list_hash(k));
+                }
+                t
+            })
+            .collect();
         let mut list_filter = vec![0u64; LIST_FILTER_BITS / 64];
-        for key in lists.keys() {
-            let b = list_filter_bit(key);
+        for (h, _, _) in &items {
+            let b = list_filter_bit(*h);
             list_filter[b / 64] |= 1 << (b % 64);
         }
+        drop(items);
         self.list_filter = list_filter;
         self.lists = lists;
         let mut filter = vec![0u64; FILTER_BITS / 64];
@@ -580,8 +623,17 @@ impl Index {
         out
     }
 
+    /// The list of a key, with the key's hash.
+    #[inline]
+    fn find_list(&self, key: &ListKey, h: u64) -> Option<&List> {
+        self.lists
+            .get(list_shard(h))?
+            .find(h, |(k, _)| k == key)
+            .map(|(_, l)| l)
+    }
+
     fn list(&self, key: ListKey) -> &[Ref] {
-        match self.lists.get(&key) {
+        match self.find_list(&key, list_hash(&key)) {
             Some(List::One(r)) => std::slice::from_ref(r),
             Some(&List::Many {
                 refs: (start, len), ..
@@ -595,7 +647,8 @@ impl Index {
     /// merged entries.
     #[inline]
     fn list_grant(&self, key: ListKey, req: &CompiledRequest<'_>) -> Option<Grant> {
-        let b = list_filter_bit(&key);
+        let h = list_hash(&key);
+        let b = list_filter_bit(h);
         if self
             .list_filter
             .get(b / 64)
@@ -603,7 +656,7 @@ impl Index {
         {
             return None;
         }
-        match self.lists.get(&key)? {
+        match self.find_list(&key, h)? {
             List::One(r) => self.ref_rule(r, req).map(|rule| Grant {
                 binding: r.binding as usize,
                 subject: r.subject as usize,

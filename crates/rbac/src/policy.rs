@@ -552,7 +552,7 @@ mod tests {
 #[derive(Debug)]
 struct Built {
     index: Index,
-    compiled: FxHashMap<usize, CompiledRole>,
+    compiled: FxHashMap<usize, std::sync::Arc<CompiledRole>>,
 }
 
 /// Indexes the rules of every bound role by (scope, subject, resource).
@@ -562,9 +562,17 @@ fn build_index(
     binding_role: &[Result<usize, String>],
 ) -> Built {
     let mut index = Index::new();
-    let mut compiled: FxHashMap<usize, CompiledRole> = FxHashMap::default();
+    let mut compiled: FxHashMap<usize, std::sync::Arc<CompiledRole>> = FxHashMap::default();
     // Roles with the very same rules (aggregated roles often are) share one compilation.
     let mut by_rules: FxHashMap<Vec<usize>, usize> = FxHashMap::default();
+    // Names are interned and roles compiled here, in binding order; the references of each
+    // (binding, subject) to its role's entries are then written in parallel.
+    let mut grants: Vec<(
+        crate::index::SubjectKey,
+        usize,
+        usize,
+        std::sync::Arc<CompiledRole>,
+    )> = Vec::new();
     for (bi, b) in bindings.iter().enumerate() {
         let scope = match b.kind {
             BindingKind::ClusterRoleBinding => CLUSTER,
@@ -581,7 +589,7 @@ fn build_index(
                     Some(c) => c.clone(),
                     None => {
                         by_rules.insert(key, ri);
-                        index.compile_role(&roles[ri].rules)
+                        std::sync::Arc::new(index.compile_role(&roles[ri].rules))
                     }
                 };
                 compiled.insert(ri, c);
@@ -599,13 +607,16 @@ fn build_index(
             match binding_role[bi] {
                 Ok(ri) => {
                     if let Some(c) = compiled.get(&ri) {
-                        index.bind(key, bi, si, c);
+                        index.note_subject(key, c);
+                        grants.push((key, bi, si, c.clone()));
                     }
                 }
                 Err(_) => index.bind_missing(key, bi),
             }
         }
     }
+    index.bind_all(&grants);
+    drop(grants);
     index.finish();
     Built { index, compiled }
 }
