@@ -58,7 +58,7 @@ pub fn path_findings(answer: &Answer, ctx: &Context<'_>, sel: &Selection) -> Vec
                 Gain::Identity(id) => id.describe(),
             };
             evidence.push(format!("{}. {} ⇒ {gains}", i + 1, s.action));
-            for g in s.grants.iter().take(1) {
+            for g in &s.grants {
                 evidence.push(format!("   via {}", policy.describe_grant(g)));
             }
         }

@@ -97,6 +97,11 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
                             if let Some(gr) = s.grants.first() {
                                 v["via"] = grant_json(&policy, gr);
                             }
+                            // A step needing several requests (bind + create, create pods + use
+                            // of an SCC) carries the other decisions too.
+                            if s.grants.len() > 1 {
+                                v["alsoVia"] = s.grants.iter().skip(1).map(|gr| grant_json(&policy, gr)).collect();
+                            }
                             v
                         }).collect::<Vec<_>>(),
                     })
@@ -132,8 +137,10 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
                         Gain::Identity(id) => id.describe(),
                     };
                     println!("  {}. {} ⇒ {gains}", i + 1, s.action);
-                    if let Some(gr) = s.grants.first() {
+                    if !s.grants.is_empty() {
                         println!("     via:");
+                    }
+                    for gr in &s.grants {
                         for line in grant_text(&policy, gr).lines() {
                             println!("     {line}");
                         }
