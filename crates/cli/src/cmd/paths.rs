@@ -1,5 +1,6 @@
 //! `virtguard paths`: privilege-escalation paths of a snapshot or a live cluster, as text (one
-//! step per line, with the binding → role → rule that allows it), JSON or a Graphviz graph.
+//! step per line, with the binding → role → rule that allows it), JSON, a Graphviz graph, or one
+//! self-contained HTML page with a graph view (`virtguard_report::paths_html`).
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
@@ -42,6 +43,7 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     }
     let gathered = gather(g, virtguard_live::Scope::Audit, wants_live(g), false)?;
     print_warnings(g, &gathered.snapshot);
+    let inputs = gathered.inputs;
     let mut snapshot = gathered.snapshot;
     if let Some(d) = crate::input::defaults_for(&g.defaults, &snapshot)? {
         let added = snapshot.add_defaults(d.catalog);
@@ -73,6 +75,27 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     );
     let found = !answer.paths.is_empty();
     match g.output {
+        Some(Output::Html) => {
+            if !g.quiet {
+                let generated = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                print!(
+                    "{}",
+                    virtguard_report::paths_html(
+                        &virtguard_report::PathsView {
+                            answer: &answer,
+                            policy: &policy,
+                        },
+                        &virtguard_report::PathsPage {
+                            tool_version: env!("CARGO_PKG_VERSION"),
+                            inputs: &inputs,
+                            generated: &generated,
+                        },
+                    )
+                );
+            }
+        }
         Some(Output::Dot) => {
             if !g.quiet {
                 print!("{}", dot(&answer, &policy));
