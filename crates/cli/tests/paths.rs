@@ -222,6 +222,10 @@ fn html_draws_the_json_paths() {
     // The steps listed per path, as in text output.
     assert_eq!(html.matches("<ol class=\"steps\">").count(), paths.len());
     assert!(html.contains("via RoleBinding"), "{html}");
+    assert!(
+        html.contains("→ rule 2: apiGroups=[&quot;&quot;] resources=[pods/exec] verbs=[create]"),
+        "the rule of each grant, as in text output: {html}"
+    );
     // Self-contained: no script, nothing loaded from elsewhere (references are text).
     for bad in ["<script", "src=", "href=", "@import", "<link", "=\"http"] {
         assert!(!html.contains(bad), "{bad} in the page");

@@ -492,8 +492,8 @@ fn svg(view: &PathsView<'_>) -> String {
     out
 }
 
-/// One path's steps, as `paths` prints them: action ⇒ gain, the bindings → roles → rules that
-/// allow it, and why it works.
+/// One path's steps, as `paths` prints them: action ⇒ gain, each grant that allows it (binding
+/// of role to subject → rule), and why it works.
 fn write_path(out: &mut String, policy: &Policy, p: &Path) {
     let n = p.steps.len();
     let _ = writeln!(
@@ -507,10 +507,15 @@ fn write_path(out: &mut String, policy: &Policy, p: &Path) {
         let (gains, _) = gained(&s.gains);
         let _ = write!(out, "<li>{} ⇒ <b>{}</b>", esc(&s.action), esc(&gains));
         for g in &s.grants {
+            let rule = policy
+                .grant_rule(g)
+                .map(|(_, _, rule)| format!(" → rule {}: {}", g.rule + 1, rule.describe()))
+                .unwrap_or_default();
             let _ = write!(
                 out,
-                "<span class=\"via mono\">via {}</span>",
-                esc(&policy.describe_grant(g))
+                "<span class=\"via mono\">via {}{}</span>",
+                esc(&policy.describe_grant(g)),
+                esc(&rule)
             );
         }
         let _ = writeln!(
