@@ -26,7 +26,7 @@ pub use context::{Context, PreAuthorizer, Skipped};
 pub use finding::{Category, Finding, ObjectRef, Severity, SubjectRef};
 pub use kubevirt_cr::{MANUAL_WITHOUT_GATE, RISKY_GATES};
 pub use nodes::{node_facts, node_findings, NodeFacts, Vulnerability};
-pub use paths::path_findings;
+pub use paths::{path_findings, reported_paths};
 pub use registry::{check, CheckInfo, CHECKS, OPT_IN};
 pub use suppress::{apply_suppressions, Suppressed, Suppression, SuppressionError};
 pub use value::strings_at;

@@ -17,6 +17,32 @@ fn check_of(target: Target) -> &'static str {
     }
 }
 
+/// The paths of `answer` that one of `findings` reports (its check and first subject), for the
+/// report's graph view: what the reader is shown as findings, no more (vendor paths, checks not
+/// selected and suppressed findings are left out as they are from the findings). No admins.
+pub fn reported_paths(answer: &Answer, findings: &[Finding]) -> Answer {
+    let paths = answer
+        .paths
+        .iter()
+        .filter(|p| {
+            let id = check_of(p.target);
+            findings.iter().any(|f| {
+                f.id == id
+                    && f.subjects.first().is_some_and(|s| {
+                        s.kind == p.subject.kind
+                            && s.name == p.subject.name
+                            && s.namespace == p.subject.namespace
+                    })
+            })
+        })
+        .cloned()
+        .collect();
+    Answer {
+        admins: Vec::new(),
+        paths,
+    }
+}
+
 /// One finding per path of `answer` whose check `sel` wants.
 pub fn path_findings(answer: &Answer, ctx: &Context<'_>, sel: &Selection) -> Vec<Finding> {
     let policy = ctx.policy;
@@ -58,7 +84,7 @@ pub fn path_findings(answer: &Answer, ctx: &Context<'_>, sel: &Selection) -> Vec
                 Gain::Identity(id) => id.describe(),
             };
             evidence.push(format!("{}. {} ⇒ {gains}", i + 1, s.action));
-            for g in s.grants.iter().take(1) {
+            for g in &s.grants {
                 evidence.push(format!("   via {}", policy.describe_grant(g)));
             }
         }

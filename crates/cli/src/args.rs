@@ -80,7 +80,7 @@ pub enum Output {
     Sarif,
     /// JUnit XML (audit only).
     Junit,
-    /// One self-contained HTML page (audit and matrix).
+    /// One self-contained HTML page (audit, matrix, and paths with its graph view).
     Html,
     /// A Graphviz graph (paths only): `virtguard paths -o dot | dot -Tsvg > paths.svg`.
     Dot,
@@ -613,6 +613,7 @@ const PATHS_EXAMPLES: &str = "Examples:
   virtguard paths -f examples/cluster
   virtguard paths -f examples/cluster --to node -o json
   virtguard paths -f examples/cluster --from ServiceAccount:ci:vm-builder
+  virtguard paths -f examples/cluster -o html > paths.html   # graph view, self-contained
 
 Exit status: 0 no path, 1 paths found, 2 usage or input error.";
 

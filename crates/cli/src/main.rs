@@ -50,9 +50,10 @@ fn main() -> ExitCode {
         cli.global.output
     {
         let ok = matches!(cli.command, Command::Audit(_))
-            || (o == args::Output::Html && matches!(cli.command, Command::Matrix(_)));
+            || (o == args::Output::Html
+                && matches!(cli.command, Command::Matrix(_) | Command::Paths(_)));
         if !ok {
-            eprintln!("error: -o {o:?} is only for audit (and -o html for matrix)");
+            eprintln!("error: -o {o:?} is only for audit (and -o html for matrix and paths)");
             return ExitCode::from(EXIT_ERROR);
         }
     }

@@ -18,33 +18,9 @@ pub fn rule_json(rule: &PolicyRule) -> Value {
     serde_json::to_value(rule).unwrap_or(Value::Null)
 }
 
-/// A rule in one line: `apiGroups=[…] resources=[…] verbs=[…]`.
+/// A rule in one line: `apiGroups=[…] resources=[…] verbs=[…]` ([`PolicyRule::describe`]).
 pub fn rule_text(rule: &PolicyRule) -> String {
-    let list = |v: &[String]| {
-        let q: Vec<String> = v
-            .iter()
-            .map(|s| {
-                if s.is_empty() {
-                    "\"\"".to_string()
-                } else {
-                    s.clone()
-                }
-            })
-            .collect();
-        format!("[{}]", q.join(", "))
-    };
-    let mut parts = Vec::new();
-    if !rule.non_resource_urls.is_empty() {
-        parts.push(format!("nonResourceURLs={}", list(&rule.non_resource_urls)));
-    } else {
-        parts.push(format!("apiGroups={}", list(&rule.api_groups)));
-        parts.push(format!("resources={}", list(&rule.resources)));
-        if !rule.resource_names.is_empty() {
-            parts.push(format!("resourceNames={}", list(&rule.resource_names)));
-        }
-    }
-    parts.push(format!("verbs={}", list(&rule.verbs)));
-    parts.join(" ")
+    rule.describe()
 }
 
 /// `ClusterRoleBinding x` / `RoleBinding ns/x`.

@@ -1,6 +1,8 @@
 //! `virtguard paths` as a user runs it: the example cluster's KubeVirt paths in JSON (every step
 //! with the binding → role → rule that allows it), the same paths as a Graphviz graph (`-o dot`,
-//! names quoted), the exit codes, and the refusals (`-o dot` elsewhere, `--max-steps 0`).
+//! names quoted) and as an HTML page with a graph view (`-o html`, names escaped, nothing loaded
+//! from elsewhere), the audit report's graph of the paths it reports, the exit codes, and the
+//! refusals (`-o dot` and `-o html` elsewhere, `--max-steps 0`).
 
 mod common;
 
@@ -150,8 +152,165 @@ fn dot_quotes_names() {
     assert!(dot.contains(r#""User o\"hara\\x" -> "node""#), "{dot}");
 }
 
+/// The text of an HTML attribute value or element as written by the report's escaper.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Every value of attribute `attr` (`data-node`, …) in `html`, in order, unescaped.
+fn attr_values(html: &str, attr: &str) -> Vec<String> {
+    let key = format!(" {attr}=\"");
+    html.split(&key)
+        .skip(1)
+        .filter_map(|rest| rest.split_once('"').map(|(v, _)| unescape(v)))
+        .collect()
+}
+
+/// The `<g class="edge" …>` elements' (from, to, action).
+fn html_edges(html: &str) -> Vec<(String, String, String)> {
+    html.lines()
+        .filter(|l| l.starts_with("<g class=\"edge"))
+        .map(|l| {
+            let one = |a: &str| attr_values(l, a).into_iter().next().unwrap_or_default();
+            (one("data-from"), one("data-to"), one("data-action"))
+        })
+        .collect()
+}
+
+#[test]
+fn html_draws_the_json_paths() {
+    let out = vg(&["paths", "-f", "examples/cluster", "-o", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let paths = v["paths"].as_array().expect("paths");
+    assert!(!paths.is_empty());
+    let mut nodes = BTreeSet::new();
+    let mut steps = BTreeSet::new();
+    for p in paths {
+        let mut at = describe(&p["subject"]);
+        nodes.insert(at.clone());
+        for s in p["steps"].as_array().expect("steps") {
+            let to = match &s["gains"] {
+                Value::String(t) => t.clone(),
+                g => describe(g),
+            };
+            nodes.insert(to.clone());
+            steps.insert((
+                at.clone(),
+                to.clone(),
+                s["action"].as_str().unwrap_or_default().to_owned(),
+            ));
+            at = to;
+        }
+    }
+
+    let out = vg(&["paths", "-f", "examples/cluster", "-o", "html"]);
+    assert_eq!(out.status.code(), Some(1), "paths found: exit 1");
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("<svg class=\"paths-graph\""), "{html}");
+    // One node per subject, identity gained and target; one edge per distinct step.
+    let drawn = attr_values(&html, "data-node");
+    assert_eq!(drawn.len(), nodes.len(), "a node drawn twice: {drawn:?}");
+    assert_eq!(drawn.into_iter().collect::<BTreeSet<_>>(), nodes);
+    let edges = html_edges(&html);
+    assert_eq!(edges.len(), steps.len(), "an edge drawn twice");
+    assert_eq!(edges.into_iter().collect::<BTreeSet<_>>(), steps);
+    // The steps listed per path, as in text output.
+    assert_eq!(html.matches("<ol class=\"steps\">").count(), paths.len());
+    assert!(html.contains("via RoleBinding"), "{html}");
+    assert!(
+        html.contains("→ rule 2: apiGroups=[&quot;&quot;] resources=[pods/exec] verbs=[create]"),
+        "the rule of each grant, as in text output: {html}"
+    );
+    // Self-contained: no script, nothing loaded from elsewhere (references are text).
+    for bad in ["<script", "src=", "href=", "@import", "<link", "=\"http"] {
+        assert!(!html.contains(bad), "{bad} in the page");
+    }
+    assert_eq!(
+        html.matches("url(").count(),
+        html.matches("url(#").count(),
+        "only the page's own fragments (the arrowhead marker)"
+    );
+}
+
+#[test]
+fn html_escapes_names() {
+    let out = vg(&[
+        "paths",
+        "-f",
+        "tests/data/paths-cli/quoted.yaml",
+        "--defaults",
+        "none",
+        "-o",
+        "html",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8_lossy(&out.stdout);
+    assert!(html.contains(r#"data-node="User o&quot;hara\x""#), "{html}");
+    assert!(
+        html.contains("User &lt;img src=x onerror=alert(1)&gt;&#39;&amp;amp;"),
+        "{html}"
+    );
+    assert!(!html.contains("<img"), "{html}");
+    assert!(!html.contains("o\"hara"), "{html}");
+    let nodes = attr_values(&html, "data-node");
+    assert!(nodes.contains(&"User <img src=x onerror=alert(1)>'&amp;".to_owned()));
+    assert!(html_edges(&html)
+        .iter()
+        .any(|(from, to, _)| from == "User o\"hara\\x" && to == "node"));
+}
+
+#[test]
+fn audit_html_draws_the_reported_paths() {
+    let html = |args: &[&str]| {
+        let mut all = vec!["audit", "-f", "examples/cluster", "-o", "html"];
+        all.extend_from_slice(args);
+        String::from_utf8_lossy(&vg(&all).stdout).into_owned()
+    };
+    assert!(!html(&[]).contains("id=\"paths\""), "paths are opt-in");
+    let page = html(&["--paths"]);
+    assert!(page.contains("<section id=\"paths\">"), "{page}");
+    assert!(page.contains("<svg class=\"paths-graph\""), "{page}");
+    let nodes = attr_values(&page, "data-node");
+    // Group support → node is reported (VG122); the operators' vendor paths are not.
+    assert!(nodes.contains(&"Group support".to_owned()), "{nodes:?}");
+    assert!(
+        !nodes.iter().any(|n| n.contains("kubevirt-operator")),
+        "{nodes:?}"
+    );
+    assert!(html_edges(&page)
+        .iter()
+        .any(|(from, to, action)| from == "Group support"
+            && to == "node"
+            && action.contains("pods/exec")));
+    // Only the checks selected are drawn.
+    let only = html(&["--only", "VG123"]);
+    assert!(!attr_values(&only, "data-node").contains(&"Group support".to_owned()));
+    assert!(attr_values(&only, "data-node").contains(&"virt-launcher".to_owned()));
+}
+
 #[test]
 fn refusals_and_nothing_found() {
+    let out = vg(&[
+        "can-i",
+        "get",
+        "pods",
+        "-f",
+        "examples/cluster",
+        "-o",
+        "html",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-o Html is only for audit"));
     let out = vg(&[
         "can-i",
         "get",

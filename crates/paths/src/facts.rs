@@ -1,7 +1,7 @@
 //! What the escalation edges need to know of a cluster besides its RBAC: the service accounts of
-//! each namespace, legacy token secrets, namespaces' Pod Security levels, whether SCCs govern pods
-//! (OpenShift), privileged pods, and the KubeVirt CR's host-reaching gates. Read from snapshot
-//! objects; pure.
+//! each namespace, legacy token secrets, namespaces' Pod Security levels, OpenShift's
+//! SecurityContextConstraints (which govern pods when present), privileged pods, and the KubeVirt
+//! CR's host-reaching gates. Read from snapshot objects; pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +19,78 @@ pub struct PowerfulPod {
     pub why: String,
 }
 
+/// An OpenShift SecurityContextConstraints object (`security.openshift.io`), as SCC admission
+/// reads it: what it lets a pod do on its node, and whom it names directly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scc {
+    /// Name (the `resourceNames` of an RBAC `use` rule).
+    pub name: String,
+    /// The node-reaching powers it allows, e.g. `allowPrivilegedContainer`, `hostPath volumes`;
+    /// empty when a pod it admits cannot reach its node.
+    pub powers: Vec<&'static str>,
+    /// Users named in its `users` field (a service account as `system:serviceaccount:NS:NAME`).
+    pub users: Vec<String>,
+    /// Groups named in its `groups` field.
+    pub groups: Vec<String>,
+}
+
+impl Scc {
+    /// The SCC of an object's JSON (its fields are top-level, not under `spec`).
+    pub fn from_value(name: &str, v: &Value) -> Scc {
+        let flag = |f: &str| v.get(f).and_then(Value::as_bool) == Some(true);
+        let mut powers = Vec::new();
+        for (field, power) in [
+            ("allowPrivilegedContainer", "allowPrivilegedContainer"),
+            ("allowHostPID", "allowHostPID"),
+            ("allowHostIPC", "allowHostIPC"),
+            ("allowHostNetwork", "allowHostNetwork"),
+            ("allowHostDirVolumePlugin", "allowHostDirVolumePlugin"),
+        ] {
+            if flag(field) {
+                powers.push(power);
+            }
+        }
+        let strings = |f: &str| -> Vec<String> {
+            v.get(f)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        };
+        let volumes = strings("volumes");
+        if volumes.iter().any(|x| x == "*") {
+            powers.push("volumes: *");
+        } else if volumes.iter().any(|x| x == "hostPath") {
+            powers.push("volumes: hostPath");
+        }
+        Scc {
+            name: name.to_owned(),
+            powers,
+            users: strings("users"),
+            groups: strings("groups"),
+        }
+    }
+
+    /// Whether a pod it admits may reach its node (privileged, host namespaces, hostPath).
+    pub fn reaches_node(&self) -> bool {
+        !self.powers.is_empty()
+    }
+
+    /// The entry of its `users` or `groups` field that names `user` (by name or one of
+    /// `groups`), if any: SCC admission lets such a user use it without an RBAC `use` grant.
+    pub fn names<'a>(&'a self, user: &str, groups: &[String]) -> Option<(&'static str, &'a str)> {
+        if let Some(u) = self.users.iter().find(|u| *u == user) {
+            return Some(("users", u.as_str()));
+        }
+        self.groups
+            .iter()
+            .find(|g| groups.contains(g))
+            .map(|g| ("groups", g.as_str()))
+    }
+}
+
 /// The cluster facts the edges read.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -33,6 +105,8 @@ pub struct Facts {
     pub pod_security: BTreeMap<String, String>,
     /// SecurityContextConstraints are present: pods are admitted by SCCs, not by namespace labels.
     pub openshift: bool,
+    /// The SecurityContextConstraints, by name.
+    pub sccs: Vec<Scc>,
     /// Pods (and pod templates of controllers) that reach the node.
     pub powerful_pods: Vec<PowerfulPod>,
     /// The KubeVirt CR: (namespace, name).
@@ -121,7 +195,12 @@ impl Facts {
                             .push((o.namespace.clone(), o.name.clone(), sa.to_string()));
                     }
                 }
-                ("SecurityContextConstraints", _) => f.openshift = true,
+                ("SecurityContextConstraints", typed) => {
+                    f.openshift = true;
+                    if let Typed::Dynamic(v) = typed {
+                        f.sccs.push(Scc::from_value(&o.name, v));
+                    }
+                }
                 ("KubeVirt", Typed::Dynamic(v)) if o.api_version.starts_with("kubevirt.io/") => {
                     f.kubevirt = Some((o.namespace.clone(), o.name.clone()));
                     for g in v
@@ -174,6 +253,8 @@ impl Facts {
             }
             f.namespaces.insert(ns.clone());
         }
+        f.sccs.sort_by(|a, b| a.name.cmp(&b.name));
+        f.sccs.dedup_by(|a, b| a.name == b.name);
         for ns in f.namespaces.clone() {
             f.service_accounts
                 .entry(ns)
@@ -183,13 +264,24 @@ impl Facts {
         f
     }
 
-    /// Whether pods created in `namespace` may be privileged (Pod Security `privileged` or
-    /// unset, and no SCCs).
+    /// Whether Pod Security admission lets privileged pods into `namespace` (its enforce label
+    /// is `privileged` or unset). On OpenShift SCC admission must admit them too: see
+    /// [`Facts::privileged_pods_allowed`].
+    pub fn pod_security_allows_privileged(&self, namespace: &str) -> bool {
+        !matches!(
+            self.pod_security.get(namespace).map(String::as_str),
+            Some("baseline" | "restricted")
+        )
+    }
+
+    /// Whether pods created in `namespace` may be privileged whoever creates them (Pod Security
+    /// `privileged` or unset, and no SCCs: with SCCs it depends on who may use which one).
     pub fn privileged_pods_allowed(&self, namespace: &str) -> bool {
-        !self.openshift
-            && !matches!(
-                self.pod_security.get(namespace).map(String::as_str),
-                Some("baseline" | "restricted")
-            )
+        !self.openshift && self.pod_security_allows_privileged(namespace)
+    }
+
+    /// The SCCs whose pods may reach their node, by name.
+    pub fn node_sccs(&self) -> impl Iterator<Item = &Scc> {
+        self.sccs.iter().filter(|s| s.reaches_node())
     }
 }

@@ -20,7 +20,7 @@ use virtguard_rbac::{
     ResourceAttributes, SubjectKind, User,
 };
 
-pub use facts::{Facts, PowerfulPod};
+pub use facts::{Facts, PowerfulPod, Scc};
 
 /// Where a path ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -186,6 +186,7 @@ const REF_BIND: &str = "bind on a role lets one create a binding to it without h
 const REF_ESCALATE: &str = "escalate lets one write rules one does not hold into a role (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#restrictions-on-role-creation-or-update)";
 const REF_IMPERSONATE: &str = "impersonate lets one act as that user, group or service account (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#user-impersonation)";
 const REF_PRIVILEGED_POD: &str = "a namespace without Pod Security baseline/restricted admits privileged, hostPID and hostPath pods: root on the node (https://kubernetes.io/docs/concepts/security/pod-security-standards/)";
+const REF_SCC: &str = "on OpenShift, SCC admission admits a privileged, host-namespace or hostPath pod when an SCC allowing it may be used by the user creating the pod (pods created directly) or by the pod's service account: RBAC verb use on securitycontextconstraints.security.openshift.io with the SCC's name in the pod's namespace, or the SCC's users/groups naming them; Pod Security labels still apply (https://docs.openshift.com/container-platform/4.11/authentication/managing-security-context-constraints.html)";
 const REF_EXEC: &str = "exec, attach or an ephemeral container in a privileged or host-namespace pod is code on its node";
 const REF_KUBEVIRT_CR: &str = "virt-operator applies spec.customizeComponents patches to its own privileged virt-handler DaemonSet and enables the CR's feature gates (KubeVirt: customize components)";
 const REF_HOSTDISK: &str =
@@ -221,6 +222,35 @@ struct Search<'a> {
     /// Per namespace of the facts: the identities of its service accounts (built once, cloned
     /// into the steps that gain them).
     service_accounts: FxHashMap<&'a str, Vec<Identity>>,
+    /// On OpenShift, per namespace, the first of its service accounts (by name) that may use a
+    /// node-reaching SCC there: a pod created in it may run as that account, privileged.
+    sa_scc: FxHashMap<String, (String, SccUse)>,
+}
+
+/// Why an identity may use an SCC: an RBAC `use` grant (the engine's decision) or the SCC's
+/// `users`/`groups` field naming it.
+#[derive(Debug, Clone)]
+struct SccUse {
+    /// Index of the SCC in [`Facts::sccs`].
+    scc: usize,
+    /// The `use` grant; empty when the SCC's field names the identity.
+    grants: Vec<Grant>,
+    /// The field (`users`, `groups`) and its entry that names the identity, when not RBAC.
+    field: Option<(&'static str, String)>,
+}
+
+impl SccUse {
+    /// `SCC NAME (powers; use granted to WHO by RBAC)` or `… WHO is in its groups: G`.
+    fn describe(&self, facts: &Facts, who: &str) -> String {
+        let Some(scc) = facts.sccs.get(self.scc) else {
+            return String::new();
+        };
+        let how = match &self.field {
+            Some((field, entry)) => format!("{who} is in its {field}: {entry}"),
+            None => format!("use granted to {who} by RBAC"),
+        };
+        format!("SCC {} ({}; {how})", scc.name, scc.powers.join(", "))
+    }
 }
 
 /// [`Search::by_subject`]: a binding applies to a user exactly when one of its subjects' keys
@@ -268,6 +298,11 @@ const SLOT_IMPERSONATE: usize = SLOT_TOKEN + 1;
 const SLOT_VM: usize = SLOT_TOKEN + 2;
 const SLOT_SECRET_GET: usize = SLOT_TOKEN + 3;
 const SLOT_SECRET_LIST: usize = SLOT_TOKEN + 4;
+const SLOT_SCC_USE: usize = SLOT_TOKEN + 5;
+
+/// The SCC `use` request's (group, resource, subresource).
+const SCC_RESOURCE: (&str, &str, &str) =
+    ("security.openshift.io", "securitycontextconstraints", "");
 
 impl Search<'_> {
     /// The namespaces whose per-namespace edges need asking for `u`: those with a RoleBinding
@@ -336,6 +371,53 @@ impl Search<'_> {
         }
         let d = self.policy.decide(&attrs);
         d.allowed.then(|| d.grants.into_iter().take(1).collect())
+    }
+
+    /// The first node-reaching SCC (by name) that `u` may use: RBAC `use` (asked through `can`,
+    /// in the pod's namespace) first, then the SCC's `users`/`groups` fields.
+    fn scc_use(&self, u: &User, can: &dyn Fn(&str) -> Option<Vec<Grant>>) -> Option<SccUse> {
+        self.facts
+            .sccs
+            .iter()
+            .enumerate()
+            .filter(|(_, scc)| scc.reaches_node())
+            .find_map(|(i, scc)| {
+                if let Some(grants) = can(&scc.name) {
+                    return Some(SccUse {
+                        scc: i,
+                        grants,
+                        field: None,
+                    });
+                }
+                scc.names(&u.name, &u.groups).map(|(field, entry)| SccUse {
+                    scc: i,
+                    grants: Vec::new(),
+                    field: Some((field, entry.to_owned())),
+                })
+            })
+    }
+
+    /// [`Search::sa_scc`]: per namespace whose pods Pod Security lets be privileged, its first
+    /// service account that may use a node-reaching SCC there.
+    fn service_account_sccs(&self) -> FxHashMap<String, (String, SccUse)> {
+        let mut out = FxHashMap::default();
+        if !self.facts.openshift || self.facts.node_sccs().next().is_none() {
+            return out;
+        }
+        for (ns, sas) in &self.facts.service_accounts {
+            if !self.facts.pod_security_allows_privileged(ns) {
+                continue;
+            }
+            for sa in sas {
+                let u = Identity::service_account(ns, sa).as_user();
+                let found = self.scc_use(&u, &|name| self.can(&u, "use", SCC_RESOURCE, ns, name));
+                if let Some(found) = found {
+                    out.insert(ns.clone(), (sa.clone(), found));
+                    break;
+                }
+            }
+        }
+        out
     }
 
     fn is_admin(&self, user: &User) -> bool {
@@ -591,10 +673,10 @@ impl Search<'_> {
         // once (not when an authorizer before RBAC, which may look at the namespace, is set).
         // One memo per call site below (`slot`): POD_CREATORS by index, then the others.
         let memo: std::cell::RefCell<Vec<FxHashMap<String, Option<Vec<Grant>>>>> =
-            std::cell::RefCell::new(vec![FxHashMap::default(); SLOT_SECRET_LIST + 1]);
+            std::cell::RefCell::new(vec![FxHashMap::default(); SLOT_SCC_USE + 1]);
         // (Requests without a name, the most asked, by slot alone.)
         let unnamed: std::cell::RefCell<Vec<Option<Option<Vec<Grant>>>>> =
-            std::cell::RefCell::new(vec![None; SLOT_SECRET_LIST + 1]);
+            std::cell::RefCell::new(vec![None; SLOT_SCC_USE + 1]);
         let can_in = |slot: usize,
                       verb: &str,
                       what: (&str, &str, &str),
@@ -638,6 +720,46 @@ impl Search<'_> {
                 };
                 if to.contains(&Target::Node) && self.facts.privileged_pods_allowed(ns) {
                     out.push(step!(format!("create {what} with a privileged pod in namespace {ns} (Pod Security: {})", self.facts.pod_security.get(ns).map(String::as_str).unwrap_or("unset")), ns, g.clone(), Gain::Target(Target::Node), REF_PRIVILEGED_POD));
+                } else if to.contains(&Target::Node)
+                    && self.facts.openshift
+                    && self.facts.pod_security_allows_privileged(ns)
+                {
+                    // SCC admission: the creator's own SCCs count for pods it creates itself
+                    // (a controller creates the pods of the others), the pod's service
+                    // account's always.
+                    let own = (grp.is_empty() && *res == "pods")
+                        .then(|| {
+                            self.scc_use(&u, &|name| {
+                                can_in(SLOT_SCC_USE, "use", SCC_RESOURCE, ns, name)
+                            })
+                        })
+                        .flatten();
+                    if let Some(own) = own {
+                        out.push(step!(
+                            format!(
+                                "create {what} with a privileged pod in namespace {ns} under {}",
+                                own.describe(self.facts, "the creator")
+                            ),
+                            ns,
+                            [g.clone(), own.grants].concat(),
+                            Gain::Target(Target::Node),
+                            REF_SCC,
+                        ));
+                    } else if let Some((sa, by_sa)) = self.sa_scc.get(ns.as_str()) {
+                        out.push(step!(
+                            format!(
+                                "create {what} with a privileged pod in namespace {ns} running as service account {sa} under {}",
+                                by_sa.describe(
+                                    self.facts,
+                                    &Identity::service_account(ns, sa).describe()
+                                )
+                            ),
+                            ns,
+                            [g.clone(), by_sa.grants.clone()].concat(),
+                            Gain::Target(Target::Node),
+                            REF_SCC,
+                        ));
+                    }
                 }
                 for target in self.service_accounts.get(ns.as_str()).into_iter().flatten() {
                     if target != id {
@@ -955,7 +1077,7 @@ pub fn find_paths_with(
     opts: &Options,
     deny: Option<Deny<'_>>,
 ) -> Answer {
-    let search = Search {
+    let mut search = Search {
         policy,
         facts,
         deny,
@@ -968,7 +1090,9 @@ pub fn find_paths_with(
                 (ns.as_str(), ids.collect())
             })
             .collect(),
+        sa_scc: FxHashMap::default(),
     };
+    search.sa_scc = search.service_account_sccs();
     let starts = match &opts.from {
         Some(id) => vec![id.clone()],
         None => subjects(policy, facts),

@@ -1,6 +1,7 @@
 //! Every case of `tests/data/paths/*.yaml`: a snapshot, the paths expected (subject, target,
-//! length, actions in order) and the paths that must not exist (the controls); and every step of
-//! every path found is re-checked: its grant must be one the engine gives for that step.
+//! length, actions in order, optionally the roles of the first step's grants: the RBAC decisions
+//! it carries) and the paths that must not exist (the controls); and every step of every path
+//! found is re-checked: its grant must be one the engine gives for that step.
 
 use std::path::Path as FsPath;
 
@@ -78,6 +79,17 @@ fn run(file: &FsPath) {
             e["steps"].as_u64().expect("steps"),
             "{e}: {p:?}"
         );
+        // The roles of the first step's grants, in order: the RBAC decisions it carries.
+        if let Some(roles) = e["roles"].as_array() {
+            let got: Vec<String> = p.steps[0]
+                .grants
+                .iter()
+                .filter_map(|g| policy.grant_rule(g))
+                .map(|(_, role, _)| role.name.clone())
+                .collect();
+            let want: Vec<&str> = roles.iter().filter_map(Value::as_str).collect();
+            assert_eq!(got, want, "{e}: {p:?}");
+        }
         for (i, want) in e["actions"].as_array().into_iter().flatten().enumerate() {
             let want = want.as_str().expect("action");
             assert!(

@@ -94,6 +94,30 @@ pub fn rule_allows(attrs: &Attributes<'_>, rule: &PolicyRule) -> bool {
 }
 
 impl PolicyRule {
+    /// The rule in one line, as virtguard's outputs write it:
+    /// `apiGroups=[""] resources=[pods] verbs=[create]` (`""` for the core group).
+    pub fn describe(&self) -> String {
+        let list = |v: &[String]| {
+            let q: Vec<&str> = v
+                .iter()
+                .map(|s| if s.is_empty() { "\"\"" } else { s.as_str() })
+                .collect();
+            format!("[{}]", q.join(", "))
+        };
+        let mut parts = Vec::new();
+        if !self.non_resource_urls.is_empty() {
+            parts.push(format!("nonResourceURLs={}", list(&self.non_resource_urls)));
+        } else {
+            parts.push(format!("apiGroups={}", list(&self.api_groups)));
+            parts.push(format!("resources={}", list(&self.resources)));
+            if !self.resource_names.is_empty() {
+                parts.push(format!("resourceNames={}", list(&self.resource_names)));
+            }
+        }
+        parts.push(format!("verbs={}", list(&self.verbs)));
+        parts.join(" ")
+    }
+
     /// A resource rule from string slices (tests and catalogs).
     pub fn resource(verbs: &[&str], api_groups: &[&str], resources: &[&str]) -> Self {
         PolicyRule {

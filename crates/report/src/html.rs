@@ -1,8 +1,9 @@
 //! The HTML report: one self-contained page (inline CSS and a little vanilla JS, no external
 //! resources) with the run's facts, summary bars by severity and by category, a filterable
-//! findings table, the suppressed findings with their reasons, the checks that ran, and the
-//! access matrix when one is given. Everything from the input is HTML-escaped; only the
-//! caller's matrix fragment is inserted as is.
+//! findings table, the suppressed findings with their reasons, the escalation paths' graph view
+//! when the path checks ran ([`crate::paths_section`]), the checks that ran, and the access
+//! matrix when one is given. Everything from the input is HTML-escaped; only the caller's matrix
+//! fragment is inserted as is.
 
 use std::fmt::Write;
 
@@ -11,8 +12,8 @@ use virtguard_audit::{Category, Finding, ObjectRef, Severity, SubjectRef};
 use crate::util::html_escape as esc;
 use crate::{all_checks, category_counts, count_severity, AuditReport};
 
-/// The page's style sheet.
-const CSS: &str = r#"
+/// The page's style sheet (the `paths -o html` page's too).
+pub(crate) const CSS: &str = r#"
 :root{--critical:#7f1d1d;--high:#dc2626;--medium:#ea580c;--low:#eab308;--info:#6b7280;
 --bg:#f6f7f9;--card:#fff;--text:#1f2937;--muted:#6b7280;--line:#e5e7eb;--accent:#1e3a8a}
 *{box-sizing:border-box}
@@ -158,12 +159,18 @@ pub fn html(r: &AuditReport) -> String {
     out.push_str(&esc(r.tool_version));
     out.push_str("\">\n<title>virtguard audit report</title>\n<style>");
     out.push_str(CSS);
+    if r.paths.is_some() {
+        out.push_str(crate::paths::GRAPH_CSS);
+    }
     out.push_str("</style>\n</head>\n<body>\n");
     write_header(&mut out, r);
     out.push_str("<main>\n");
     write_summary(&mut out, r);
     write_findings(&mut out, r);
     write_suppressed(&mut out, r);
+    if let Some(view) = &r.paths {
+        out.push_str(&crate::paths::paths_section(view));
+    }
     write_checks(&mut out, r);
     if let Some(m) = r.matrix_html {
         out.push_str(

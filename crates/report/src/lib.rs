@@ -1,12 +1,15 @@
 //! Renders the findings of the KubeVirt posture audit (`virtguard-audit`) for people and tools:
 //! a terminal table ([`table`]), JSON ([`to_json`]), SARIF 2.1.0 ([`sarif`]), JUnit XML
-//! ([`junit`]) and one self-contained HTML page ([`html`]).
+//! ([`junit`]) and one self-contained HTML page ([`html`]); and the escalation paths of
+//! `virtguard paths` as an HTML graph view ([`paths_html`], [`paths_section`]), shared by the
+//! `paths -o html` page and the audit report.
 //!
 //! Every renderer is pure: it reads an [`AuditReport`] and returns a string or a JSON value.
 //! Nothing here reads files or the clock; the caller passes the `generated` timestamp.
 
 mod html;
 mod junit;
+mod paths;
 mod sarif;
 mod table;
 mod util;
@@ -18,6 +21,7 @@ use virtguard_audit::{Category, CheckInfo, Finding, Severity, Suppressed};
 
 pub use html::html;
 pub use junit::junit;
+pub use paths::{paths_html, paths_section, PathsPage, PathsView};
 pub use sarif::sarif;
 pub use table::table;
 pub use util::{canonical, html_escape};
@@ -42,6 +46,8 @@ pub struct AuditReport<'a> {
     pub generated: &'a str,
     /// An HTML `<table>` fragment (the access matrix), inserted verbatim into the HTML report.
     pub matrix_html: Option<&'a str>,
+    /// The escalation paths reported (VG121–VG123), drawn as a graph in the HTML report.
+    pub paths: Option<PathsView<'a>>,
 }
 
 /// Counts of the (unsuppressed) findings:

@@ -247,19 +247,21 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         eprintln!("timing: audit: context {:?}", t0.elapsed());
     }
     let mut findings = run(&ctx, &sel);
-    if let Some(facts) = &path_facts {
+    let path_answer = path_facts.as_ref().map(|facts| {
         let deny = |attrs: &virtguard_rbac::Attributes<'_>| {
             cedar.as_ref().is_some_and(|c| c.denies_request(attrs))
         };
-        let answer = virtguard_paths::find_paths_with(
+        virtguard_paths::find_paths_with(
             &policy,
             facts,
             &virtguard_paths::Options::default(),
             cedar
                 .is_some()
                 .then_some(&deny as virtguard_paths::Deny<'_>),
-        );
-        findings.extend(virtguard_audit::path_findings(&answer, &ctx, &sel));
+        )
+    });
+    if let Some(answer) = &path_answer {
+        findings.extend(virtguard_audit::path_findings(answer, &ctx, &sel));
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         findings.dedup();
     }
@@ -278,6 +280,11 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         .unwrap_or_default();
     let matrix = (g.output == Some(Output::Html))
         .then(|| crate::cmd::matrix::default_roles_fragment(&policy));
+    // The HTML report draws the paths its findings report (after suppressions).
+    let reported = path_answer
+        .as_ref()
+        .filter(|_| g.output == Some(Output::Html))
+        .map(|answer| virtguard_audit::reported_paths(answer, &findings));
     let report = AuditReport {
         findings: &findings,
         suppressed: &suppressed,
@@ -287,6 +294,10 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         kubevirt_version: version,
         generated: &generated,
         matrix_html: matrix.as_deref(),
+        paths: reported.as_ref().map(|answer| virtguard_report::PathsView {
+            answer,
+            policy: &policy,
+        }),
     };
     let text = match g.output {
         Some(Output::Json) => {

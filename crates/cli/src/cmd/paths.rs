@@ -1,5 +1,6 @@
 //! `virtguard paths`: privilege-escalation paths of a snapshot or a live cluster, as text (one
-//! step per line, with the binding → role → rule that allows it), JSON or a Graphviz graph.
+//! step per line, with the binding → role → rule that allows it), JSON, a Graphviz graph, or one
+//! self-contained HTML page with a graph view (`virtguard_report::paths_html`).
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
@@ -42,6 +43,7 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     }
     let gathered = gather(g, virtguard_live::Scope::Audit, wants_live(g), false)?;
     print_warnings(g, &gathered.snapshot);
+    let inputs = gathered.inputs;
     let mut snapshot = gathered.snapshot;
     if let Some(d) = crate::input::defaults_for(&g.defaults, &snapshot)? {
         let added = snapshot.add_defaults(d.catalog);
@@ -73,6 +75,27 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     );
     let found = !answer.paths.is_empty();
     match g.output {
+        Some(Output::Html) => {
+            if !g.quiet {
+                let generated = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                print!(
+                    "{}",
+                    virtguard_report::paths_html(
+                        &virtguard_report::PathsView {
+                            answer: &answer,
+                            policy: &policy,
+                        },
+                        &virtguard_report::PathsPage {
+                            tool_version: env!("CARGO_PKG_VERSION"),
+                            inputs: &inputs,
+                            generated: &generated,
+                        },
+                    )
+                );
+            }
+        }
         Some(Output::Dot) => {
             if !g.quiet {
                 print!("{}", dot(&answer, &policy));
@@ -96,6 +119,11 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
                             }
                             if let Some(gr) = s.grants.first() {
                                 v["via"] = grant_json(&policy, gr);
+                            }
+                            // A step needing several requests (bind + create, create pods + use
+                            // of an SCC) carries the other decisions too.
+                            if s.grants.len() > 1 {
+                                v["alsoVia"] = s.grants.iter().skip(1).map(|gr| grant_json(&policy, gr)).collect();
                             }
                             v
                         }).collect::<Vec<_>>(),
@@ -132,8 +160,10 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
                         Gain::Identity(id) => id.describe(),
                     };
                     println!("  {}. {} ⇒ {gains}", i + 1, s.action);
-                    if let Some(gr) = s.grants.first() {
+                    if !s.grants.is_empty() {
                         println!("     via:");
+                    }
+                    for gr in &s.grants {
                         for line in grant_text(&policy, gr).lines() {
                             println!("     {line}");
                         }

@@ -194,6 +194,7 @@ impl Fixture {
             kubevirt_version: Some("v1.5.2"),
             generated: "2025-06-01T12:00:00Z",
             matrix_html: self.matrix.as_deref(),
+            paths: None,
         }
     }
 }
