@@ -251,7 +251,6 @@ def compare(args):
         return rows.setdefault(key, {"vg": set(), "ks": set(), "rp": set()})
 
     for p in vg.get("paths", []):
-        first = p["steps"][0]["action"] if p.get("steps") else ""
         row(vg_key(p["subject"]))["vg"].add(f"{p['target']} ({len(p['steps'])})")
     for a in vg.get("admins", []) or vg.get("clusterAdmins", []) or []:
         row(vg_key(a))["vg"].add("is cluster-admin")
