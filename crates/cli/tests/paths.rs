@@ -281,12 +281,18 @@ fn audit_html_draws_the_reported_paths() {
     assert!(page.contains("<section id=\"paths\">"), "{page}");
     assert!(page.contains("<svg class=\"paths-graph\""), "{page}");
     let nodes = attr_values(&page, "data-node");
-    // Group support → node is reported (VG122); the operators' vendor paths are not.
+    // Group support → node is reported (VG122); the operators' vendor paths are not (the CDI
+    // operator's own paths, say), though kubevirt-operator is drawn as what support's path to
+    // cluster-admin gains (exec into virt-operator's pod, then its rights).
     assert!(nodes.contains(&"Group support".to_owned()), "{nodes:?}");
     assert!(
-        !nodes.iter().any(|n| n.contains("kubevirt-operator")),
+        !nodes.iter().any(|n| n.contains("cdi-operator")),
         "{nodes:?}"
     );
+    assert!(html_edges(&page)
+        .iter()
+        .any(|(from, to, _)| from == "Group support"
+            && to == "ServiceAccount kubevirt/kubevirt-operator"));
     assert!(html_edges(&page)
         .iter()
         .any(|(from, to, action)| from == "Group support"
@@ -402,5 +408,23 @@ fn audit_reports_paths_when_asked() {
         ids(&audit_findings(&["--only", "VG123"])),
         BTreeSet::from(["VG123".to_owned()])
     );
-    assert!(ids(&audit_findings(&["--paths", "--skip", "VG122,VG123"])).is_empty());
+    // The one cluster-admin path that is not by design: support execs into virt-operator's pod
+    // and takes its token.
+    let admin = audit_findings(&["--paths", "--skip", "VG122,VG123"]);
+    assert_eq!(ids(&admin), BTreeSet::from(["VG121".to_owned()]));
+    let subjects: Vec<&str> = admin
+        .iter()
+        .filter(|f| f["id"] == "VG121")
+        .filter_map(|f| f["subjects"][0]["name"].as_str())
+        .collect();
+    assert_eq!(subjects, ["support"], "{admin:?}");
+    let evidence = admin
+        .iter()
+        .find(|f| f["id"] == "VG121")
+        .and_then(|f| f["evidence"].as_str())
+        .unwrap_or_default();
+    assert!(
+        evidence.contains("pods/exec on Deployment kubevirt/virt-operator's pods"),
+        "{evidence}"
+    );
 }

@@ -91,6 +91,55 @@ impl Scc {
     }
 }
 
+/// A pod, or a controller's pods: who they run as and whether they reach the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    /// Namespace.
+    pub namespace: String,
+    /// `Pod`, or the controller's kind (`Deployment`, `DaemonSet`, …).
+    pub kind: String,
+    /// The pod's or the controller's name.
+    pub name: String,
+    /// The service account the pods run as (`default` when the spec names none).
+    pub service_account: String,
+    /// Whether its token is mounted (`automountServiceAccountToken`, the pod's over the
+    /// service account's; mounted unless one says `false`).
+    pub token: bool,
+    /// Why its pods reach the node, if they do.
+    pub power: Option<String>,
+}
+
+impl Workload {
+    /// The pods' name for an RBAC request: the pod's own, or none for a controller's pods
+    /// (their names are generated).
+    pub fn pod_name(&self) -> &str {
+        if self.kind == "Pod" {
+            &self.name
+        } else {
+            ""
+        }
+    }
+
+    /// `pod NS/NAME` or `Deployment NS/NAME's pods`.
+    pub fn describe(&self) -> String {
+        if self.kind == "Pod" {
+            format!("pod {}/{}", self.namespace, self.name)
+        } else {
+            format!("{} {}/{}'s pods", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// The pod controllers' kinds with their (API group, resource).
+pub const CONTROLLERS: &[(&str, &str, &str)] = &[
+    ("Deployment", "apps", "deployments"),
+    ("DaemonSet", "apps", "daemonsets"),
+    ("StatefulSet", "apps", "statefulsets"),
+    ("ReplicaSet", "apps", "replicasets"),
+    ("Job", "batch", "jobs"),
+    ("CronJob", "batch", "cronjobs"),
+];
+
 /// The cluster facts the edges read.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -109,6 +158,8 @@ pub struct Facts {
     pub sccs: Vec<Scc>,
     /// Pods (and pod templates of controllers) that reach the node.
     pub powerful_pods: Vec<PowerfulPod>,
+    /// Every pod and pod controller, with the service account its pods run as.
+    pub workloads: Vec<Workload>,
     /// The KubeVirt CR: (namespace, name).
     pub kubevirt: Option<(String, String)>,
     /// Gates of the KubeVirt CR's `featureGates` that reach the host or virt-launcher.
@@ -162,6 +213,9 @@ impl Facts {
     /// The facts of a snapshot's objects.
     pub fn from_objects(objects: &[Object]) -> Facts {
         let mut f = Facts::default();
+        // (namespace, kind, name, pod spec) of every pod and controller, resolved below.
+        let mut workloads: Vec<(String, &'static str, String, &Value)> = Vec::new();
+        let mut no_automount: BTreeSet<(String, String)> = BTreeSet::new();
         for o in objects {
             if !o.namespace.is_empty() {
                 f.namespaces.insert(o.namespace.clone());
@@ -178,7 +232,17 @@ impl Facts {
                         f.pod_security.insert(o.name.clone(), level.clone());
                     }
                 }
-                ("ServiceAccount", _) => {
+                ("ServiceAccount", typed) => {
+                    let automount = match typed {
+                        Typed::ServiceAccount(sa) => sa.automount_service_account_token,
+                        Typed::Dynamic(v) => v
+                            .get("automountServiceAccountToken")
+                            .and_then(Value::as_bool),
+                        _ => None,
+                    };
+                    if automount == Some(false) {
+                        no_automount.insert((o.namespace.clone(), o.name.clone()));
+                    }
                     f.service_accounts
                         .entry(o.namespace.clone())
                         .or_default()
@@ -214,6 +278,9 @@ impl Facts {
                     }
                 }
                 ("Pod", Typed::Dynamic(v)) => {
+                    if let Some(spec) = v.get("spec") {
+                        workloads.push((o.namespace.clone(), "Pod", o.name.clone(), spec));
+                    }
                     if let Some(why) = v.get("spec").and_then(pod_power) {
                         f.powerful_pods.push(PowerfulPod {
                             namespace: o.namespace.clone(),
@@ -223,9 +290,25 @@ impl Facts {
                     }
                 }
                 (
-                    "DaemonSet" | "Deployment" | "StatefulSet" | "ReplicaSet" | "Job",
+                    kind @ ("DaemonSet" | "Deployment" | "StatefulSet" | "ReplicaSet" | "Job"
+                    | "CronJob"),
                     Typed::Dynamic(v),
                 ) => {
+                    let template = if kind == "CronJob" {
+                        "/spec/jobTemplate/spec/template/spec"
+                    } else {
+                        "/spec/template/spec"
+                    };
+                    if let Some(spec) = v.pointer(template) {
+                        let kind = CONTROLLERS
+                            .iter()
+                            .find(|(k, _, _)| *k == kind)
+                            .map_or("Deployment", |(k, _, _)| *k);
+                        workloads.push((o.namespace.clone(), kind, o.name.clone(), spec));
+                    }
+                    if kind == "CronJob" {
+                        continue;
+                    }
                     if let Some(why) = v.pointer("/spec/template/spec").and_then(pod_power) {
                         f.powerful_pods.push(PowerfulPod {
                             namespace: o.namespace.clone(),
@@ -235,6 +318,66 @@ impl Facts {
                     }
                 }
                 _ => {}
+            }
+        }
+        for (namespace, kind, name, spec) in workloads {
+            let service_account = spec
+                .get("serviceAccountName")
+                .or_else(|| spec.get("serviceAccount"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default")
+                .to_string();
+            let token = match spec
+                .get("automountServiceAccountToken")
+                .and_then(Value::as_bool)
+            {
+                Some(t) => t,
+                None => !no_automount.contains(&(namespace.clone(), service_account.clone())),
+            };
+            f.workloads.push(Workload {
+                power: pod_power(spec),
+                namespace,
+                kind: kind.to_string(),
+                name,
+                service_account,
+                token,
+            });
+        }
+        // virt-operator runs KubeVirt's components in the KubeVirt CR's namespace, each as its
+        // own service account (virt-handler privileged, with hostPID); a snapshot without their
+        // objects still has them (kubevirt/kubevirt pkg/virt-operator/resource/generate/
+        // components: serviceaccountnames.go, daemonsets.go, deployments.go).
+        if let Some((ns, _)) = &f.kubevirt {
+            for (kind, name, sa, power) in [
+                ("Deployment", "virt-operator", "kubevirt-operator", None),
+                ("Deployment", "virt-api", "kubevirt-apiserver", None),
+                ("Deployment", "virt-controller", "kubevirt-controller", None),
+                (
+                    "DaemonSet",
+                    "virt-handler",
+                    "kubevirt-handler",
+                    Some("KubeVirt's virt-handler DaemonSet: privileged, hostPID"),
+                ),
+            ] {
+                if !f
+                    .workloads
+                    .iter()
+                    .any(|w| &w.namespace == ns && w.name == name)
+                {
+                    f.workloads.push(Workload {
+                        namespace: ns.clone(),
+                        kind: kind.into(),
+                        name: name.into(),
+                        service_account: sa.into(),
+                        token: true,
+                        power: power.map(String::from),
+                    });
+                }
+                f.service_accounts
+                    .entry(ns.clone())
+                    .or_default()
+                    .insert(sa.to_string());
             }
         }
         // virt-operator installs virt-handler as a privileged DaemonSet with hostPID in the

@@ -195,6 +195,10 @@ const REF_SIDECAR: &str = "with the Sidecar gate a VM's hook sidecar annotation 
 const REF_NODES_PROXY: &str = "nodes/proxy reaches the kubelet API, which runs commands in any pod of the node (https://kubernetes.io/docs/concepts/security/rbac-good-practices/#access-to-proxy-subresource-of-nodes)";
 const REF_WEBHOOK: &str = "a mutating webhook configuration sees and rewrites every object, secrets and pods included (https://kubernetes.io/docs/concepts/security/rbac-good-practices/#control-admission-webhooks)";
 const REF_CSR: &str = "approving certificate signing requests for kube-apiserver-client lets one issue a system:masters client certificate (https://kubernetes.io/docs/concepts/security/rbac-good-practices/#csrs-and-certificate-issuing)";
+const REF_EXEC_TOKEN: &str = "exec or attach into a pod runs commands in it, which read its service account's token from /var/run/secrets/kubernetes.io/serviceaccount/token (https://kubernetes.io/docs/concepts/security/rbac-good-practices/#workload-creation)";
+const REF_POD_PATCH: &str = "a running pod's container images can be changed (patch/update pods): the new image runs with the pod's service account and its privileges (https://kubernetes.io/docs/concepts/workloads/pods/#pod-update-and-replacement)";
+const REF_CONTROLLER_PATCH: &str = "updating a controller's pod template (its image) rolls out pods of the attacker's image with the template's service account and privileges (https://kubernetes.io/docs/concepts/security/rbac-good-practices/#workload-creation)";
+const REF_TOKEN_SECRET: &str = "creating a Secret of type kubernetes.io/service-account-token annotated with a service account's name makes the token controller fill it with a token of that account, which one then reads (https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/#manually-create-an-api-token-for-a-serviceaccount)";
 const REF_ADMIN: &str = "every verb on every resource, cluster-wide";
 
 /// Pod controllers: creating any of them creates pods (the controller acts for the creator).
@@ -290,6 +294,24 @@ const NAMESPACED_EDGES: &[(&str, &str, &str, &str)] = &[
     ("create", "kubevirt.io", "virtualmachines", ""),
     ("get", "", "secrets", ""),
     ("list", "", "secrets", ""),
+    ("create", "", "secrets", ""),
+    ("create", "", "pods", "exec"),
+    ("get", "", "pods", "exec"),
+    ("create", "", "pods", "attach"),
+    ("patch", "", "pods", ""),
+    ("update", "", "pods", ""),
+    ("patch", "apps", "deployments", ""),
+    ("update", "apps", "deployments", ""),
+    ("patch", "apps", "daemonsets", ""),
+    ("update", "apps", "daemonsets", ""),
+    ("patch", "apps", "statefulsets", ""),
+    ("update", "apps", "statefulsets", ""),
+    ("patch", "apps", "replicasets", ""),
+    ("update", "apps", "replicasets", ""),
+    ("patch", "batch", "jobs", ""),
+    ("update", "batch", "jobs", ""),
+    ("patch", "batch", "cronjobs", ""),
+    ("update", "batch", "cronjobs", ""),
 ];
 
 // Memo slots of the per-namespace requests in [`Search::steps`] (after POD_CREATORS' indices).
@@ -299,6 +321,8 @@ const SLOT_VM: usize = SLOT_TOKEN + 2;
 const SLOT_SECRET_GET: usize = SLOT_TOKEN + 3;
 const SLOT_SECRET_LIST: usize = SLOT_TOKEN + 4;
 const SLOT_SCC_USE: usize = SLOT_TOKEN + 5;
+const SLOT_SECRET_CREATE: usize = SLOT_TOKEN + 6;
+const SLOTS: usize = SLOT_SECRET_CREATE + 1;
 
 /// The SCC `use` request's (group, resource, subresource).
 const SCC_RESOURCE: (&str, &str, &str) =
@@ -668,15 +692,96 @@ impl Search<'_> {
         }
         let (all, local) = self.namespaces_to_ask(&u);
         let ask = |ns: &str| all || local.contains(ns);
+        // Code in an existing pod runs as its service account (and with its privileges): exec
+        // or attach into it, change its image, or change its controller's pod template.
+        for w in &self.facts.workloads {
+            if !ask(&w.namespace) {
+                continue;
+            }
+            let ns = w.namespace.as_str();
+            let sa = Identity::service_account(ns, &w.service_account);
+            let gains_sa = w.token && &sa != id;
+            let node = w.power.is_some() && to.contains(&Target::Node);
+            if gains_sa {
+                let tries = [("create", "exec"), ("get", "exec"), ("create", "attach")];
+                if let Some((verb, sub, g)) = tries.iter().find_map(|(v, s)| {
+                    self.can(&u, v, ("", "pods", s), ns, w.pod_name())
+                        .map(|g| (v, s, g))
+                }) {
+                    out.push(step!(
+                        format!(
+                            "{verb} pods/{sub} on {} and read the token of service account {}",
+                            w.describe(),
+                            w.service_account
+                        ),
+                        ns,
+                        g,
+                        Gain::Identity(sa.clone()),
+                        REF_EXEC_TOKEN,
+                    ));
+                }
+            }
+            if !gains_sa && !node {
+                continue;
+            }
+            let patch = ["patch", "update"].iter().find_map(|v| {
+                self.can(&u, v, ("", "pods", ""), ns, w.pod_name())
+                    .map(|g| {
+                        (
+                            format!("{v} the image of {}", w.describe()),
+                            g,
+                            REF_POD_PATCH,
+                        )
+                    })
+            });
+            let patch = patch.or_else(|| {
+                let (_, group, resource) =
+                    facts::CONTROLLERS.iter().find(|(k, _, _)| *k == w.kind)?;
+                ["patch", "update"].iter().find_map(|v| {
+                    self.can(&u, v, (group, resource, ""), ns, &w.name)
+                        .map(|g| {
+                            (
+                                format!("{v} {} {ns}/{}: its pod template's image", w.kind, w.name),
+                                g,
+                                REF_CONTROLLER_PATCH,
+                            )
+                        })
+                })
+            });
+            let Some((action, g, reference)) = patch else {
+                continue;
+            };
+            if node {
+                out.push(step!(
+                    format!("{action} ({})", w.power.as_deref().unwrap_or_default()),
+                    ns,
+                    g.clone(),
+                    Gain::Target(Target::Node),
+                    reference,
+                ));
+            }
+            if gains_sa {
+                out.push(step!(
+                    format!(
+                        "{action}, which runs as service account {}",
+                        w.service_account
+                    ),
+                    ns,
+                    g,
+                    Gain::Identity(sa),
+                    reference,
+                ));
+            }
+        }
         // In a namespace where no RoleBinding applies to `u`, RBAC decides from its
         // ClusterRoleBindings alone, the same in every such namespace: those answers are asked
         // once (not when an authorizer before RBAC, which may look at the namespace, is set).
         // One memo per call site below (`slot`): POD_CREATORS by index, then the others.
         let memo: std::cell::RefCell<Vec<FxHashMap<String, Option<Vec<Grant>>>>> =
-            std::cell::RefCell::new(vec![FxHashMap::default(); SLOT_SCC_USE + 1]);
+            std::cell::RefCell::new(vec![FxHashMap::default(); SLOTS]);
         // (Requests without a name, the most asked, by slot alone.)
         let unnamed: std::cell::RefCell<Vec<Option<Option<Vec<Grant>>>>> =
-            std::cell::RefCell::new(vec![None; SLOT_SCC_USE + 1]);
+            std::cell::RefCell::new(vec![None; SLOTS]);
         let can_in = |slot: usize,
                       verb: &str,
                       what: (&str, &str, &str),
@@ -776,11 +881,27 @@ impl Search<'_> {
                     }
                 }
             }
+            // A token Secret one creates for an account (and may then read) gets its token.
+            let token_secret = can_in(SLOT_SECRET_CREATE, "create", ("", "secrets", ""), ns, "")
+                .and_then(|g1| {
+                    can_in(SLOT_SECRET_GET, "get", ("", "secrets", ""), ns, "")
+                        .or_else(|| can_in(SLOT_SECRET_LIST, "list", ("", "secrets", ""), ns, ""))
+                        .map(|g2| [g1, g2].concat())
+                });
             for target in self.service_accounts.get(ns.as_str()).into_iter().flatten() {
                 if target == id {
                     continue;
                 }
                 let sa = &target.name;
+                if let Some(g) = &token_secret {
+                    out.push(step!(
+                        format!("create a kubernetes.io/service-account-token Secret for {ns}/{sa} and read it"),
+                        ns,
+                        g.clone(),
+                        Gain::Identity(target.clone()),
+                        REF_TOKEN_SECRET,
+                    ));
+                }
                 if let Some(g) = can_in(
                     SLOT_TOKEN,
                     "create",
