@@ -577,6 +577,46 @@ impl Search<'_> {
                     ));
                 }
             }
+            // escalate + update of a ClusterRole already bound to oneself cluster-wide: write
+            // every right into it (no bind needed, the binding exists).
+            let mine = std::iter::once((false, u.name.clone()))
+                .chain(u.groups.iter().map(|g| (true, g.clone())))
+                .filter_map(|k| self.by_subject.get(&k))
+                .flatten()
+                .copied();
+            let mut seen = std::collections::BTreeSet::new();
+            for b in mine {
+                let Some(binding) = self.policy.bindings().get(b) else {
+                    continue;
+                };
+                if binding.kind != BindingKind::ClusterRoleBinding
+                    || binding.role_ref.kind != "ClusterRole"
+                    || !seen.insert(binding.role_ref.name.as_str())
+                {
+                    continue;
+                }
+                let role = binding.role_ref.name.as_str();
+                let rbac = ("rbac.authorization.k8s.io", "clusterroles", "");
+                let Some(g1) = self.can(&u, "escalate", rbac, "", role) else {
+                    continue;
+                };
+                if let Some((verb, g2)) = ["update", "patch"]
+                    .iter()
+                    .find_map(|v| self.can(&u, v, rbac, "", role).map(|g| (v, g)))
+                {
+                    out.push(step!(
+                        format!(
+                            "{verb} ClusterRole {role} (bound to oneself by ClusterRoleBinding {}) with every right (escalate)",
+                            binding.name
+                        ),
+                        "",
+                        [g1, g2].concat(),
+                        Gain::Target(Target::ClusterAdmin),
+                        REF_ESCALATE,
+                    ));
+                    break;
+                }
+            }
             if let Some(g) = self.can(
                 &u,
                 "create",

@@ -10,7 +10,7 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use virtguard_paths::{find_paths, Facts, Identity, Options, Path, Target};
+use virtguard_paths::{find_paths, Facts, Gain, Identity, Options, Path, Target};
 use virtguard_rbac::SubjectKind;
 
 const NAMESPACES: [&str; 3] = ["ns-a", "ns-b", "ns-c"];
@@ -270,6 +270,47 @@ proptest! {
                         let b2 = &policy2.bindings()[g.binding];
                         prop_assert!(!(b2.name == name && b2.namespace == ns), "{:?} still uses {}", key(q), name);
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_steps_grants_are_the_actors_own(objects in cluster()) {
+        // Each step's grants are re-checked against the policy: the binding exists, its subject
+        // applies to the identity taking the step (the path's subject, then what each step
+        // gained), a RoleBinding is in the step's namespace, and the bound role holds the rule.
+        // (An SCC step also carries the use grant of the service account the pod runs as.)
+        let (policy, facts) = load(&objects);
+        let all = find_paths(&policy, &facts, &Options::default());
+        for p in &all.paths {
+            let mut actor = p.subject.clone();
+            for step in &p.steps {
+                for g in &step.grants {
+                    let b = policy.bindings().get(g.binding);
+                    prop_assert!(b.is_some(), "{:?}: no binding {}", key(p), g.binding);
+                    let Some(b) = b else { continue };
+                    let subject = b.subjects.get(g.subject);
+                    prop_assert!(subject.is_some(), "{:?}: no subject {}", key(p), g.subject);
+                    let Some(subject) = subject else { continue };
+                    let for_pod_sa = step.action.contains("under SCC")
+                        && subject.kind == SubjectKind::ServiceAccount;
+                    prop_assert!(
+                        for_pod_sa || subject.applies_to(&actor.as_user(), &b.namespace),
+                        "{:?}: step {:?} granted by {} to {:?}, not to {:?}",
+                        key(p), step.action, b.name, subject, actor
+                    );
+                    if !b.namespace.is_empty() && !step.namespace.is_empty() {
+                        prop_assert_eq!(&b.namespace, &step.namespace, "{:?}", step.action);
+                    }
+                    let role = policy.binding_role(g.binding);
+                    prop_assert!(
+                        role.is_ok_and(|r| r.rules.get(g.rule).is_some()),
+                        "{:?}: rule {} of {}", key(p), g.rule, b.name
+                    );
+                }
+                if let Gain::Identity(next) = &step.gains {
+                    actor = next.clone();
                 }
             }
         }
