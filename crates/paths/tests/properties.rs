@@ -9,9 +9,10 @@
 //! - every step's first grant is an RBAC grant of the subject walking it (the engine's own).
 
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{json, Value};
 use virtguard_paths::{find_paths, Facts, Gain, Identity, Options, Path, Target};
-use virtguard_rbac::SubjectKind;
+use virtguard_rbac::{Attributes, ResourceAttributes, SubjectKind};
 
 const NAMESPACES: [&str; 3] = ["ns-a", "ns-b", "ns-c"];
 const SAS: [&str; 2] = ["sa-0", "sa-1"];
@@ -117,6 +118,60 @@ fn key(p: &Path) -> (String, Target) {
 
 fn actions(p: &Path) -> Vec<String> {
     p.steps.iter().map(|s| s.action.clone()).collect()
+}
+
+/// The request a step's first grant answers, read back from its action text (the forms the
+/// random clusters produce): (verb, group, resource, subresource, namespace, name).
+fn request_of(action: &str) -> Option<(String, String, String, String, String, String)> {
+    let own = |v: &str, g: &str, r: &str, sub: &str, ns: &str, n: &str| {
+        Some((
+            v.into(),
+            g.into(),
+            r.into(),
+            sub.into(),
+            ns.into(),
+            n.into(),
+        ))
+    };
+    let ns_name = |rest: &str| -> Option<(String, String)> {
+        let (ns, name) = rest.split_once('/')?;
+        Some((ns.to_string(), name.split(' ').next()?.to_string()))
+    };
+    if let Some(rest) = action.strip_prefix("create serviceaccounts/token for ") {
+        let (ns, n) = ns_name(rest)?;
+        return own("create", "", "serviceaccounts", "token", &ns, &n);
+    }
+    if let Some(rest) = action.strip_prefix("impersonate service account ") {
+        let (ns, n) = ns_name(rest)?;
+        return own("impersonate", "", "serviceaccounts", "", &ns, &n);
+    }
+    if let Some(rest) = action.strip_prefix("read Secret ") {
+        let (ns, n) = ns_name(rest)?;
+        return own("get", "", "secrets", "", &ns, &n);
+    }
+    if action == "get nodes/proxy" {
+        return own("get", "", "nodes", "proxy", "", "");
+    }
+    if action.starts_with("bind ClusterRole cluster-admin") {
+        return own(
+            "bind",
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            "",
+            "",
+            "cluster-admin",
+        );
+    }
+    let rest = action.strip_prefix("create ")?;
+    let (what, after) = rest.split_once(' ')?;
+    let ns = after
+        .split_once("in namespace ")?
+        .1
+        .split(' ')
+        .next()?
+        .to_string();
+    let (resource, group) = what.split_once('.').unwrap_or((what, ""));
+    own("create", group, resource, "", &ns, "")
 }
 
 proptest! {
@@ -274,45 +329,105 @@ proptest! {
             }
         }
     }
+}
 
-    #[test]
-    fn every_steps_grants_are_the_actors_own(objects in cluster()) {
-        // Each step's grants are re-checked against the policy: the binding exists, its subject
-        // applies to the identity taking the step (the path's subject, then what each step
-        // gained), a RoleBinding is in the step's namespace, and the bound role holds the rule.
-        // (An SCC step also carries the use grant of the service account the pod runs as.)
-        let (policy, facts) = load(&objects);
-        let all = find_paths(&policy, &facts, &Options::default());
-        for p in &all.paths {
-            let mut actor = p.subject.clone();
-            for step in &p.steps {
-                for g in &step.grants {
-                    let b = policy.bindings().get(g.binding);
-                    prop_assert!(b.is_some(), "{:?}: no binding {}", key(p), g.binding);
-                    let Some(b) = b else { continue };
-                    let subject = b.subjects.get(g.subject);
-                    prop_assert!(subject.is_some(), "{:?}: no subject {}", key(p), g.subject);
-                    let Some(subject) = subject else { continue };
-                    let for_pod_sa = step.action.contains("under SCC")
-                        && subject.kind == SubjectKind::ServiceAccount;
-                    prop_assert!(
-                        for_pod_sa || subject.applies_to(&actor.as_user(), &b.namespace),
-                        "{:?}: step {:?} granted by {} to {:?}, not to {:?}",
-                        key(p), step.action, b.name, subject, actor
-                    );
-                    if !b.namespace.is_empty() && !step.namespace.is_empty() {
-                        prop_assert_eq!(&b.namespace, &step.namespace, "{:?}", step.action);
-                    }
-                    let role = policy.binding_role(g.binding);
-                    prop_assert!(
-                        role.is_ok_and(|r| r.rules.get(g.rule).is_some()),
-                        "{:?}: rule {} of {}", key(p), g.rule, b.name
-                    );
+/// Each step's grants re-checked against the policy: the binding exists, its subject applies
+/// to the identity taking the step (the path's subject, then what each step gained), a
+/// RoleBinding is in the step's namespace, the bound role holds the rule, and the first grant
+/// is what `decide` answers for the step's request, asked again. (An SCC step also carries the
+/// use grant of the service account the pod runs as.) Counts the steps re-decided.
+fn check_grants(
+    objects: &[Value],
+    redecided: &std::cell::Cell<usize>,
+) -> Result<(), TestCaseError> {
+    let (policy, facts) = load(objects);
+    let all = find_paths(&policy, &facts, &Options::default());
+    for p in &all.paths {
+        let mut actor = p.subject.clone();
+        for step in &p.steps {
+            for g in &step.grants {
+                let b = policy.bindings().get(g.binding);
+                prop_assert!(b.is_some(), "{:?}: no binding {}", key(p), g.binding);
+                let Some(b) = b else { continue };
+                let subject = b.subjects.get(g.subject);
+                prop_assert!(subject.is_some(), "{:?}: no subject {}", key(p), g.subject);
+                let Some(subject) = subject else { continue };
+                let for_pod_sa = step.action.contains("under SCC")
+                    && subject.kind == SubjectKind::ServiceAccount;
+                prop_assert!(
+                    for_pod_sa || subject.applies_to(&actor.as_user(), &b.namespace),
+                    "{:?}: step {:?} granted by {} to {:?}, not to {:?}",
+                    key(p),
+                    step.action,
+                    b.name,
+                    subject,
+                    actor
+                );
+                if !b.namespace.is_empty() && !step.namespace.is_empty() {
+                    prop_assert_eq!(&b.namespace, &step.namespace, "{:?}", step.action);
                 }
-                if let Gain::Identity(next) = &step.gains {
-                    actor = next.clone();
+                let role = policy.binding_role(g.binding);
+                prop_assert!(
+                    role.is_ok_and(|r| r.rules.get(g.rule).is_some()),
+                    "{:?}: rule {} of {}",
+                    key(p),
+                    g.rule,
+                    b.name
+                );
+            }
+            // The step's first grant is what the engine decides for its request, re-asked.
+            if let (Some(first), Some((verb, group, resource, sub, ns, name))) =
+                (step.grants.first(), request_of(&step.action))
+            {
+                let user = actor.as_user();
+                let ask = |verb: &str, name: &str| {
+                    policy.decide(&Attributes::resource(
+                        &user,
+                        verb,
+                        ResourceAttributes {
+                            namespace: &ns,
+                            api_group: &group,
+                            resource: &resource,
+                            subresource: &sub,
+                            name,
+                        },
+                    ))
+                };
+                let mut d = ask(&verb, &name);
+                if !d.allowed && resource == "secrets" {
+                    d = ask("list", "");
                 }
+                prop_assert!(
+                    d.allowed,
+                    "{:?}: {:?} not allowed for {:?}",
+                    key(p),
+                    step.action,
+                    actor
+                );
+                prop_assert_eq!(d.grants.first(), Some(first), "{:?}", step.action);
+                redecided.set(redecided.get() + 1);
+            }
+            if let Gain::Identity(next) = &step.gains {
+                actor = next.clone();
             }
         }
     }
+    Ok(())
+}
+
+#[test]
+fn every_steps_grants_are_the_actors_own_and_what_decide_answers() {
+    let redecided = std::cell::Cell::new(0);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 200,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&cluster(), |objects| check_grants(&objects, &redecided));
+    assert!(result.is_ok(), "{result:?}");
+    // Not vacuous: many steps' requests were read back and decided again.
+    assert!(
+        redecided.get() > 100,
+        "only {} steps re-decided",
+        redecided.get()
+    );
 }
