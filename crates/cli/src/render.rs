@@ -18,11 +18,6 @@ pub fn rule_json(rule: &PolicyRule) -> Value {
     serde_json::to_value(rule).unwrap_or(Value::Null)
 }
 
-/// A rule in one line: `apiGroups=[…] resources=[…] verbs=[…]` ([`PolicyRule::describe`]).
-pub fn rule_text(rule: &PolicyRule) -> String {
-    rule.describe()
-}
-
 /// `ClusterRoleBinding x` / `RoleBinding ns/x`.
 pub fn binding_text(b: &Binding) -> String {
     if b.namespace.is_empty() {
@@ -115,7 +110,7 @@ pub fn grant_text(policy: &Policy, g: &Grant) -> String {
         role_text(role),
         at(&role.origin),
         g.rule + 1,
-        rule_text(rule)
+        rule.describe()
     );
     if let Some(from) = aggregated_from(policy, role, rule) {
         s.push_str(&format!("\n      (aggregated from ClusterRole {from})"));
@@ -224,4 +219,11 @@ impl virtguard_live::Progress for ListProgress {
             busy.join(", ")
         ));
     }
+}
+
+/// Now, as RFC 3339 (the `generated` stamp of reports and pages).
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

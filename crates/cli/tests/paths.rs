@@ -130,8 +130,9 @@ fn json_and_dot_tell_the_same_paths() {
     assert!(dot.contains("\"node\" [shape=octagon"), "{dot}");
 }
 
-#[test]
-fn dot_quotes_names() {
+/// `paths -o FORMAT` of tests/data/paths-cli/quoted.yaml (names that need quoting), which has
+/// paths (exit code 1).
+fn quoted_paths(format: &str) -> String {
     let out = vg(&[
         "paths",
         "-f",
@@ -139,7 +140,7 @@ fn dot_quotes_names() {
         "--defaults",
         "none",
         "-o",
-        "dot",
+        format,
     ]);
     assert_eq!(
         out.status.code(),
@@ -147,7 +148,12 @@ fn dot_quotes_names() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dot = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn dot_quotes_names() {
+    let dot = quoted_paths("dot");
     assert!(dot.contains(r#""User o\"hara\\x" [shape=box]"#), "{dot}");
     assert!(dot.contains(r#""User o\"hara\\x" -> "node""#), "{dot}");
 }
@@ -239,22 +245,7 @@ fn html_draws_the_json_paths() {
 
 #[test]
 fn html_escapes_names() {
-    let out = vg(&[
-        "paths",
-        "-f",
-        "tests/data/paths-cli/quoted.yaml",
-        "--defaults",
-        "none",
-        "-o",
-        "html",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let html = String::from_utf8_lossy(&out.stdout);
+    let html = quoted_paths("html");
     assert!(html.contains(r#"data-node="User o&quot;hara\x""#), "{html}");
     assert!(
         html.contains("User &lt;img src=x onerror=alert(1)&gt;&#39;&amp;amp;"),

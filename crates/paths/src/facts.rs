@@ -281,13 +281,6 @@ impl Facts {
                     if let Some(spec) = v.get("spec") {
                         workloads.push((o.namespace.clone(), "Pod", o.name.clone(), spec));
                     }
-                    if let Some(why) = v.get("spec").and_then(pod_power) {
-                        f.powerful_pods.push(PowerfulPod {
-                            namespace: o.namespace.clone(),
-                            name: o.name.clone(),
-                            why,
-                        });
-                    }
                 }
                 (
                     kind @ ("DaemonSet" | "Deployment" | "StatefulSet" | "ReplicaSet" | "Job"
@@ -305,16 +298,6 @@ impl Facts {
                             .find(|(k, _, _)| *k == kind)
                             .map_or("Deployment", |(k, _, _)| *k);
                         workloads.push((o.namespace.clone(), kind, o.name.clone(), spec));
-                    }
-                    if kind == "CronJob" {
-                        continue;
-                    }
-                    if let Some(why) = v.pointer("/spec/template/spec").and_then(pod_power) {
-                        f.powerful_pods.push(PowerfulPod {
-                            namespace: o.namespace.clone(),
-                            name: format!("{}-*", o.name),
-                            why: format!("{} {}: {why}", o.kind, o.name),
-                        });
                     }
                 }
                 _ => {}
@@ -335,8 +318,25 @@ impl Facts {
                 Some(t) => t,
                 None => !no_automount.contains(&(namespace.clone(), service_account.clone())),
             };
+            let power = pod_power(spec);
+            // Exec into these reaches the node (a CronJob's pods come and go: not among them).
+            if let (Some(why), false) = (&power, kind == "CronJob") {
+                f.powerful_pods.push(if kind == "Pod" {
+                    PowerfulPod {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        why: why.clone(),
+                    }
+                } else {
+                    PowerfulPod {
+                        namespace: namespace.clone(),
+                        name: format!("{name}-*"),
+                        why: format!("{kind} {name}: {why}"),
+                    }
+                });
+            }
             f.workloads.push(Workload {
-                power: pod_power(spec),
+                power,
                 namespace,
                 kind: kind.to_string(),
                 name,
@@ -379,10 +379,7 @@ impl Facts {
                     .or_default()
                     .insert(sa.to_string());
             }
-        }
-        // virt-operator installs virt-handler as a privileged DaemonSet with hostPID in the
-        // KubeVirt CR's namespace; a snapshot without it still has it.
-        if let Some((ns, _)) = &f.kubevirt {
+            // Exec into virt-handler's pods reaches the node whether the snapshot has them or not.
             if !f
                 .powerful_pods
                 .iter()

@@ -275,9 +275,7 @@ pub fn run_audit(g: &Global, a: &AuditArgs) -> Result<u8> {
     let (findings, suppressed) = apply_suppressions(findings, &suppressions, &today)
         .with_context(|| format!("--suppress {}", a.suppress.as_deref().unwrap_or_default()))?;
     let ran: Vec<_> = CHECKS.iter().copied().filter(|c| sel.wants(c.id)).collect();
-    let generated = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let generated = crate::render::now_rfc3339();
     let matrix = (g.output == Some(Output::Html))
         .then(|| crate::cmd::matrix::default_roles_fragment(&policy));
     // The HTML report draws the paths its findings report (after suppressions).

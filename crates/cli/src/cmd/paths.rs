@@ -77,9 +77,7 @@ pub fn run(g: &Global, a: &PathsArgs) -> Result<u8> {
     match g.output {
         Some(Output::Html) => {
             if !g.quiet {
-                let generated = time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
+                let generated = crate::render::now_rfc3339();
                 print!(
                     "{}",
                     virtguard_report::paths_html(
