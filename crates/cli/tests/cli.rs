@@ -369,6 +369,69 @@ fn access_review_answers_each_line_and_isolates_bad_ones() {
         .contains("at least one of user or group must be specified"));
 }
 
+/// A review file of many megabytes is mapped and answered in blocks of lines on every core: every
+/// line still gets its answer in input order, and a bad line anywhere is named by its own line
+/// number (blank lines and CRLF endings counted as lines).
+#[test]
+fn access_review_of_a_large_file_keeps_order_and_line_numbers() {
+    let good = |i: usize| {
+        format!(
+            r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{{"user":"ann","resourceAttributes":{{"namespace":"lab","verb":"get","group":"kubevirt.io","resource":"virtualmachines","name":"vm-{i}"}}}}}}"#
+        )
+    };
+    let mut text = String::new();
+    let mut bad = Vec::new();
+    let mut n = 0usize;
+    let mut line = 0usize;
+    while text.len() < 3 << 20 {
+        line += 1;
+        match line % 5000 {
+            1234 => {
+                text.push_str("{not json\n");
+                bad.push(line);
+            }
+            777 => text.push('\n'),
+            _ => {
+                text.push_str(&good(n));
+                text.push_str(if line.is_multiple_of(2) { "\r\n" } else { "\n" });
+                n += 1;
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reviews.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let out = vg()
+        .args(["access-review", "-f", SMALL, "--requests"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut names = 0usize;
+    let mut errors = Vec::new();
+    for l in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("each output line is JSON");
+        match v["spec"]["resourceAttributes"]["name"].as_str() {
+            Some(name) => {
+                assert_eq!(name, format!("vm-{names}"), "answers in input order");
+                assert_eq!(v["status"]["allowed"], true, "{l}");
+                names += 1;
+            }
+            None => errors.push(v["status"]["evaluationError"].as_str().unwrap().to_string()),
+        }
+    }
+    assert_eq!(names, n);
+    assert!(bad.len() >= 3, "bad lines in several blocks");
+    assert_eq!(errors.len(), bad.len());
+    for (e, line) in errors.iter().zip(&bad) {
+        assert!(
+            e.starts_with(&format!("{}:{line}: invalid review", path.display())),
+            "{e} should name line {line}"
+        );
+    }
+}
+
 #[test]
 fn access_review_reads_stdin_yaml() {
     let yaml = "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  user: ann\n  resourceAttributes: {namespace: lab, verb: get, group: kubevirt.io, resource: virtualmachines}\n";

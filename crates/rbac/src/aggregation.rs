@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::role::{Role, RoleKind};
@@ -56,25 +57,57 @@ pub fn aggregate(roles: &mut [Role]) -> Vec<AggregationWarning> {
     if aggregators.is_empty() {
         return Vec::new();
     }
+    // Every (label key, value) → the positions in `cluster` of the roles that carry it, so a
+    // selector with `matchLabels` is checked only against roles carrying one of its pairs.
+    let mut by_label: FxHashMap<(&str, &str), Vec<usize>> = FxHashMap::default();
+    for (p, &c) in cluster.iter().enumerate() {
+        for (k, v) in &roles[c].labels {
+            by_label.entry((k, v)).or_default().push(p);
+        }
+    }
     // For each aggregator, the roles it draws from, in the controller's order.
     let sources: Vec<Vec<usize>> = aggregators
-        .iter()
+        .par_iter()
         .map(|&a| {
             let mut out = Vec::new();
             for sel in roles[a].aggregation.as_deref().unwrap_or_default() {
-                for &c in &cluster {
+                let candidates = sel
+                    .match_labels
+                    .iter()
+                    .map(|(k, v)| {
+                        by_label
+                            .get(&(k.as_str(), v.as_str()))
+                            .map_or(&[][..], Vec::as_slice)
+                    })
+                    .min_by_key(|c| c.len());
+                let mut consider = |c: usize| {
                     if c != a && sel.matches(&roles[c].labels) {
                         out.push(c);
                     }
+                };
+                match candidates {
+                    Some(ps) => ps.iter().for_each(|&p| consider(cluster[p])),
+                    None => cluster.iter().for_each(|&c| consider(c)),
                 }
             }
             out
         })
         .collect();
+    drop(by_label);
+    // Rules by value, for the roles that take part: the aggregators and their sources.
     let mut table = RuleTable::default();
     let mut ids: Vec<Vec<u32>> = vec![Vec::new(); roles.len()];
+    let mut involved = vec![false; roles.len()];
+    for (&a, s) in aggregators.iter().zip(&sources) {
+        involved[a] = true;
+        for &c in s {
+            involved[c] = true;
+        }
+    }
     for &c in &cluster {
-        ids[c] = roles[c].rules.iter().map(|r| table.id(r)).collect();
+        if involved[c] {
+            ids[c] = roles[c].rules.iter().map(|r| table.id(r)).collect();
+        }
     }
 
     let n_rules = table.rules.len();

@@ -169,6 +169,14 @@ struct Range {
     len: u32,
 }
 
+/// A role's entries, compiled but not yet placed in the entry arenas.
+pub(crate) struct RoleEntries {
+    by_resource: Vec<(u64, Vec<Entry>)>,
+    star_sub: Vec<(Sym, Vec<Entry>)>,
+    any_resource: Vec<Entry>,
+    urls: Vec<UrlEntry>,
+}
+
 /// A role compiled into ranges of the entry arenas.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct CompiledRole {
@@ -366,9 +374,17 @@ impl Index {
         ptr
     }
 
-    /// Compiles a role's rules into merged entries.
-    pub(crate) fn compile_role(&mut self, rules: &[Arc<PolicyRule>]) -> CompiledRole {
-        let ptrs: Vec<usize> = rules.iter().map(|r| self.compile_rule(r)).collect();
+    /// Interns the strings of a role's rules (each rule once, however many roles share it), so
+    /// the role can then be compiled by [`Index::compile_role`] on any thread.
+    pub(crate) fn intern_rules(&mut self, rules: &[Arc<PolicyRule>]) {
+        for r in rules {
+            self.compile_rule(r);
+        }
+    }
+
+    /// Compiles a role's rules (interned by [`Index::intern_rules`]) into merged entries, not
+    /// yet placed in the entry arenas (see [`Index::place_role`]).
+    pub(crate) fn compile_role(&self, rules: &[Arc<PolicyRule>]) -> RoleEntries {
         let mut by_resource: FxHashMap<u64, Vec<Entry>> = FxHashMap::default();
         let mut star_sub: FxHashMap<Sym, Vec<Entry>> = FxHashMap::default();
         let mut any_resource: Vec<Entry> = Vec::new();
@@ -387,8 +403,8 @@ impl Index {
             e.add(rule, idx);
             list.push(e);
         }
-        for (idx, p) in ptrs.iter().enumerate() {
-            let Some(rule) = self.rules.get(p) else {
+        for (idx, r) in rules.iter().enumerate() {
+            let Some(rule) = self.rules.get(&(Arc::as_ptr(r) as usize)) else {
                 continue;
             };
             let idx = idx as u32;
@@ -413,6 +429,16 @@ impl Index {
                 });
             }
         }
+        RoleEntries {
+            by_resource: by_resource.into_iter().collect(),
+            star_sub: star_sub.into_iter().collect(),
+            any_resource,
+            urls,
+        }
+    }
+
+    /// Places a compiled role's entries in the entry arenas.
+    pub(crate) fn place_role(&mut self, role: RoleEntries) -> CompiledRole {
         let mut push = |list: Vec<Entry>| -> Range {
             let start = self.entries.len() as u32;
             let len = list.len() as u32;
@@ -420,16 +446,24 @@ impl Index {
             Range { start, len }
         };
         let mut out = CompiledRole {
-            by_resource: by_resource.into_iter().map(|(k, l)| (k, push(l))).collect(),
-            star_sub: star_sub.into_iter().map(|(k, l)| (k, push(l))).collect(),
-            any_resource: push(any_resource),
+            by_resource: role
+                .by_resource
+                .into_iter()
+                .map(|(k, l)| (k, push(l)))
+                .collect(),
+            star_sub: role
+                .star_sub
+                .into_iter()
+                .map(|(k, l)| (k, push(l)))
+                .collect(),
+            any_resource: push(role.any_resource),
             urls: Range::default(),
         };
         out.urls = Range {
             start: self.urls.len() as u32,
-            len: urls.len() as u32,
+            len: role.urls.len() as u32,
         };
-        self.urls.extend(urls);
+        self.urls.extend(role.urls);
         out
     }
 

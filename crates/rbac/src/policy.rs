@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::aggregation::aggregate;
@@ -79,8 +80,9 @@ impl Policy {
                 message: w.message,
             })
             .collect();
-        bindings
-            .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+        bindings.par_sort_by(|a, b| {
+            (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name))
+        });
         let mut by_name: HashMap<(RoleKind, &str, &str), usize> = HashMap::new();
         for (i, r) in roles.iter().enumerate() {
             by_name.insert((r.kind, r.namespace.as_str(), r.name.as_str()), i);
@@ -562,11 +564,47 @@ fn build_index(
     binding_role: &[Result<usize, String>],
 ) -> Built {
     let mut index = Index::new();
-    let mut compiled: FxHashMap<usize, std::sync::Arc<CompiledRole>> = FxHashMap::default();
-    // Roles with the very same rules (aggregated roles often are) share one compilation.
+    // Roles with the very same rules (aggregated roles often are) share one compilation: each
+    // bound role's first role with its rules, in binding order.
     let mut by_rules: FxHashMap<Vec<usize>, usize> = FxHashMap::default();
-    // Names are interned and roles compiled here, in binding order; the references of each
-    // (binding, subject) to its role's entries are then written in parallel.
+    let mut same_as: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut to_compile: Vec<usize> = Vec::new();
+    for ri in binding_role.iter().filter_map(|r| r.as_ref().ok()) {
+        if same_as.contains_key(ri) {
+            continue;
+        }
+        let key: Vec<usize> = roles[*ri]
+            .rules
+            .iter()
+            .map(|r| std::sync::Arc::as_ptr(r) as usize)
+            .collect();
+        let first = *by_rules.entry(key).or_insert_with(|| {
+            to_compile.push(*ri);
+            *ri
+        });
+        same_as.insert(*ri, first);
+    }
+    // Rules are interned in order, the roles compiled in parallel, their entries placed in
+    // order.
+    for &ri in &to_compile {
+        index.intern_rules(&roles[ri].rules);
+    }
+    let entries: Vec<_> = to_compile
+        .par_iter()
+        .map(|&ri| index.compile_role(&roles[ri].rules))
+        .collect();
+    let mut compiled: FxHashMap<usize, std::sync::Arc<CompiledRole>> = FxHashMap::default();
+    for (&ri, e) in to_compile.iter().zip(entries) {
+        compiled.insert(ri, std::sync::Arc::new(index.place_role(e)));
+    }
+    for (&ri, &first) in &same_as {
+        if ri != first {
+            if let Some(c) = compiled.get(&first).cloned() {
+                compiled.insert(ri, c);
+            }
+        }
+    }
+    // The references of each (binding, subject) to its role's entries are written in parallel.
     let mut grants: Vec<(
         crate::index::SubjectKey,
         usize,
@@ -578,23 +616,6 @@ fn build_index(
             BindingKind::ClusterRoleBinding => CLUSTER,
             BindingKind::RoleBinding => index.interner.intern(&b.namespace) + 1,
         };
-        if let Ok(ri) = binding_role[bi] {
-            if !compiled.contains_key(&ri) {
-                let key: Vec<usize> = roles[ri]
-                    .rules
-                    .iter()
-                    .map(|r| std::sync::Arc::as_ptr(r) as usize)
-                    .collect();
-                let c = match by_rules.get(&key).and_then(|&o| compiled.get(&o)) {
-                    Some(c) => c.clone(),
-                    None => {
-                        by_rules.insert(key, ri);
-                        std::sync::Arc::new(index.compile_role(&roles[ri].rules))
-                    }
-                };
-                compiled.insert(ri, c);
-            }
-        }
         for (si, s) in b.subjects.iter().enumerate() {
             let key = match s.kind {
                 SubjectKind::User => (scope, USER, index.interner.intern(&s.name)),

@@ -13,12 +13,14 @@ mod object;
 mod parse;
 mod source;
 mod strict;
+mod text;
 
 pub use convert::{to_binding, to_role};
 pub use error::{LoadError, Problem};
 pub use object::{group_of, Object, ObjectKey, Typed};
 pub use parse::{parse_text, Format};
 pub use source::Source;
+pub use text::{Text, TextError};
 
 use std::collections::HashMap;
 
@@ -72,7 +74,7 @@ const MAX_DEPTH: usize = 64;
 /// Reads every input, parses documents in parallel, types and validates the objects, and rejects
 /// conflicting duplicates. Fails with every problem found (not just the first).
 pub fn load(inputs: &[Input], opts: &LoadOptions) -> Result<Snapshot, LoadError> {
-    let mut texts: Vec<(Arc<str>, String, Format)> = Vec::new();
+    let mut texts: Vec<(Arc<str>, Text, Format)> = Vec::new();
     for input in inputs {
         match input {
             Input::Stdin => {
@@ -84,7 +86,7 @@ pub fn load(inputs: &[Input], opts: &LoadOptions) -> Result<Snapshot, LoadError>
                         message: e.to_string(),
                     })?;
                 let format = Format::sniff(&s);
-                texts.push(("<stdin>".into(), s, format));
+                texts.push(("<stdin>".into(), s.into(), format));
             }
             Input::Path(p) => {
                 let mut files = Vec::new();
@@ -101,17 +103,42 @@ pub fn load(inputs: &[Input], opts: &LoadOptions) -> Result<Snapshot, LoadError>
 }
 
 /// Builds a snapshot from in-memory texts: (name used in messages, content, format).
-pub fn from_texts(
-    texts: Vec<(Arc<str>, String, Format)>,
+pub fn from_texts<T: AsRef<str> + Sync>(
+    texts: Vec<(Arc<str>, T, Format)>,
     opts: &LoadOptions,
 ) -> Result<Snapshot, LoadError> {
-    let units: Vec<parse::Unit<'_>> = texts
-        .iter()
-        .flat_map(|(name, text, format)| parse::units(name.clone(), text, *format))
-        .collect();
-    let parsed: Vec<Result<Object, Problem>> =
+    load_texts(texts, opts, true)
+}
+
+/// [`from_texts`], with JSON `List`s split by their structure first (`fast`) or always by the
+/// checking parse.
+fn load_texts<T: AsRef<str> + Sync>(
+    texts: Vec<(Arc<str>, T, Format)>,
+    opts: &LoadOptions,
+    fast: bool,
+) -> Result<Snapshot, LoadError> {
+    let split = |fast: bool| -> Vec<parse::Unit<'_>> {
+        texts
+            .iter()
+            .flat_map(|(name, text, format)| {
+                parse::units(name.clone(), text.as_ref(), *format, fast)
+            })
+            .collect()
+    };
+    let units = split(fast);
+    let unchecked = units.iter().any(parse::Unit::unchecked);
+    let mut parsed: Vec<Result<Object, Problem>> =
         units.par_iter().flat_map_iter(parse::parse_unit).collect();
     drop(units);
+    if unchecked && parsed.iter().any(Result::is_err) {
+        // A problem in a List split by its structure alone: split again, checking, so every
+        // problem is worded (and placed) as the checking splitter words it.
+        drop(parsed);
+        parsed = split(false)
+            .par_iter()
+            .flat_map_iter(parse::parse_unit)
+            .collect();
+    }
 
     // Duplicates, found on borrowed keys: the same object twice is kept once; two different
     // objects under one key are an error naming both places.
@@ -190,17 +217,10 @@ enum Fate {
     Conflict(String),
 }
 
-fn read_file(path: &Path) -> Result<String, LoadError> {
-    let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
+fn read_file(path: &Path) -> Result<Text, LoadError> {
+    Text::read(path).map_err(|e| LoadError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
-    })?;
-    String::from_utf8(bytes).map_err(|e| LoadError::Io {
-        path: path.display().to_string(),
-        message: format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
     })
 }
 
@@ -311,5 +331,102 @@ impl Snapshot {
     /// Objects of a kind (`Kind` as written, e.g. `VirtualMachine`).
     pub fn of_kind<'s>(&'s self, kind: &'s str) -> impl Iterator<Item = &'s Object> + 's {
         self.objects.iter().filter(move |o| o.kind == kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(text: &str) -> (String, String) {
+        let run = |fast| {
+            format!(
+                "{:?}",
+                load_texts(
+                    vec![(Arc::from("dump.json"), text, Format::Json)],
+                    &LoadOptions::default(),
+                    fast
+                )
+            )
+        };
+        (run(true), run(false))
+    }
+
+    /// A small `kubectl get -o json` dump: every kind of item the fast path meets.
+    const DUMP: &str = r#"{
+    "apiVersion": "v1",
+    "items": [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "r", "namespace": "a"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "a"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}, "subjects": [{"kind": "User", "name": "alice \"x\" \\ y"}]},
+        {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "vm", "namespace": "a"}, "spec": {"running": false, "n": [1, -2.5e3, true, null]}}
+    ],
+    "kind": "List",
+    "metadata": {"resourceVersion": ""}
+}
+"#;
+
+    #[test]
+    fn the_structural_split_loads_exactly_as_the_checking_split() {
+        let (fast, checked) = both(DUMP);
+        assert!(fast.starts_with("Ok("), "{fast}");
+        assert_eq!(fast, checked);
+        // The fast path was taken: its units are the items, unchecked.
+        let units = parse::units(Arc::from("dump.json"), DUMP, Format::Json, true);
+        assert_eq!(units.len(), 3);
+        assert!(units.iter().all(parse::Unit::unchecked));
+    }
+
+    #[test]
+    fn every_damaged_dump_is_reported_as_the_checking_split_reports_it() {
+        // Each byte deleted, and each of a few characters inserted at every place: whatever
+        // the structural scan makes of it, the result (objects, or every problem with its
+        // place) is the checking split's.
+        let bytes = DUMP.as_bytes();
+        let mut cases = 0;
+        for i in 0..=bytes.len() {
+            let mut variants: Vec<Vec<u8>> = Vec::new();
+            if i < bytes.len() {
+                let mut v = bytes.to_vec();
+                v.remove(i);
+                variants.push(v);
+            }
+            for c in [b'"', b'{', b'}', b'[', b']', b',', b':', b'\\', b'x', b'1'] {
+                let mut v = bytes.to_vec();
+                v.insert(i, c);
+                variants.push(v);
+            }
+            variants.push(bytes[..i].to_vec());
+            for v in variants {
+                let Ok(text) = String::from_utf8(v) else {
+                    continue;
+                };
+                let (fast, checked) = both(&text);
+                assert_eq!(fast, checked, "damaged at byte {i}:\n{text}");
+                cases += 1;
+            }
+        }
+        assert!(cases > 10 * DUMP.len());
+    }
+
+    #[test]
+    fn inputs_the_fast_path_leaves_alone_load_as_before() {
+        for text in [
+            // Duplicate top-level keys, a typed list, a non-list, a stream, items not a list,
+            // items null, an empty list, a List inside a List, a byte-order mark, CRLF.
+            r#"{"kind": "List", "items": [], "kind": "List"}"#,
+            r#"{"kind": "RoleList", "apiVersion": "rbac.authorization.k8s.io/v1", "items": [{"metadata": {"name": "r", "namespace": "a"}}]}"#,
+            r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}, "items": [1]}"#,
+            "{\"kind\": \"List\", \"items\": []}\n{\"kind\": \"List\", \"items\": []}",
+            r#"{"kind": "List", "items": {"a": 1}}"#,
+            r#"{"kind": "List", "items": null}"#,
+            r#"{"kind": "List", "items": []}"#,
+            r#"{"kind": "List", "items": [{"kind": "List", "items": []}]}"#,
+            "\u{feff}{\"kind\": \"List\", \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}]}",
+            "{\r\n\"kind\": \"List\",\r\n\"items\": [\r\n{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"a\"}}\r\n]\r\n}\r\n",
+            r#"{"kind": "List", "items": [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}, "x": 1}]}"#,
+        ] {
+            let (fast, checked) = both(text);
+            assert_eq!(fast, checked, "{text}");
+        }
     }
 }

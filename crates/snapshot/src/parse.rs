@@ -83,20 +83,196 @@ pub(crate) enum Unit<'a> {
         /// For an item of a typed list (`ClusterRoleList`): the kind and apiVersion its items
         /// may leave off.
         defaults: Option<(Arc<str>, Arc<str>)>,
+        /// Whether splitting proved the whole input valid JSON. Items split by
+        /// [`fast_list_units`] are not: a problem in one sends the input back to [`units`]
+        /// with `fast` off, so every message is the checked splitter's.
+        checked: bool,
     },
     /// The input could not be split (invalid JSON at the top level).
     Failed(Problem),
 }
 
-/// Splits a text into units parsed independently (in parallel by the loader).
-pub(crate) fn units(file: Arc<str>, text: &str, format: Format) -> Vec<Unit<'_>> {
+/// Splits a text into units parsed independently (in parallel by the loader). With `fast`, a
+/// JSON `List` is split by a structural scan (see [`fast_list_units`]) instead of the checking
+/// parse.
+pub(crate) fn units(file: Arc<str>, text: &str, format: Format, fast: bool) -> Vec<Unit<'_>> {
     match format {
         Format::Yaml => split_yaml(file, text).into_iter().map(Unit::Yaml).collect(),
         Format::Json => {
             let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-            json_units(file, text)
+            fast.then(|| fast_list_units(&file, text))
+                .flatten()
+                .unwrap_or_else(|| json_units(file, text))
         }
     }
+}
+
+/// JSON whitespace.
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Index of the first non-whitespace byte at or after `i`.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).copied().is_some_and(is_ws) {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the string whose opening quote is at `i - 1`.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let j = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[j] == b'"' {
+            return Some(j + 1);
+        }
+        i = j + 2;
+    }
+}
+
+/// Index just past the JSON value starting at `i`, found from its structure alone (strings and
+/// nesting; the value itself is not checked).
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i + 1),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = i;
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i = skip_string(b, i + 1)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let n = b[i..]
+                .iter()
+                .position(|&c| matches!(c, b',' | b'}' | b']') || is_ws(c))
+                .unwrap_or(b.len() - i);
+            (n > 0).then_some(i + n)
+        }
+    }
+}
+
+/// The items of a text that is exactly one JSON `List` object (whitespace around it), found by
+/// a structural scan instead of a checking parse: the splitter of large `kubectl get -o json`
+/// dumps, where a checking parse of the whole text (serial) cost as much as parsing the items
+/// (in parallel). What the scan does not check, the items' own parses and the checks here do:
+/// every top-level key is read as a JSON string (and must not repeat), every top-level value
+/// but `items` is parsed, the separators are JSON's. Anything else (a stream, a non-list, a
+/// typed list, duplicate keys, an odd `items`) returns `None`: the checking splitter then runs.
+fn fast_list_units<'a>(file: &Arc<str>, text: &'a str) -> Option<Vec<Unit<'a>>> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    let mut keys: Vec<String> = Vec::new();
+    let mut kind: Option<String> = None;
+    let mut items: Option<Vec<(usize, usize)>> = None;
+    if b.get(i) == Some(&b'}') {
+        return None;
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(b, i + 1)?;
+        let key: String = serde_json::from_str(text.get(i..key_end)?).ok()?;
+        if keys.contains(&key) {
+            return None;
+        }
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if key == "items" {
+            if b.get(i) != Some(&b'[') {
+                return None;
+            }
+            let mut spans = Vec::new();
+            i = skip_ws(b, i + 1);
+            if b.get(i) == Some(&b']') {
+                i += 1;
+            } else {
+                loop {
+                    let end = skip_value(b, i)?;
+                    spans.push((i, end));
+                    i = skip_ws(b, end);
+                    match b.get(i)? {
+                        b',' => i = skip_ws(b, i + 1),
+                        b']' => {
+                            i += 1;
+                            break;
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            items = Some(spans);
+        } else {
+            let end = skip_value(b, i)?;
+            let value = text.get(i..end)?;
+            if key == "kind" {
+                kind = Some(serde_json::from_str::<String>(value).ok()?);
+            } else {
+                serde_json::from_str::<serde::de::IgnoredAny>(value).ok()?;
+            }
+            i = end;
+        }
+        keys.push(key);
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b',' => i = skip_ws(b, i + 1),
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    if skip_ws(b, i + 1) != b.len() || kind.as_deref() != Some("List") {
+        return None;
+    }
+    let mut lines = LineCounter {
+        text: b,
+        counted: 0,
+        line: 1,
+    };
+    let document = Source {
+        file: file.clone(),
+        document: 1,
+        line: lines.line_at(skip_ws(b, 0)),
+        item: None,
+    };
+    Some(
+        items?
+            .into_iter()
+            .enumerate()
+            .map(|(n, (start, end))| Unit::Json {
+                text: &text[start..end],
+                source: Source {
+                    line: lines.line_at(start),
+                    item: Some(n),
+                    ..document.clone()
+                },
+                defaults: None,
+                checked: false,
+            })
+            .collect(),
+    )
 }
 
 /// Lines counted up to a byte offset, incrementally (offsets must not decrease).
@@ -109,10 +285,7 @@ struct LineCounter<'a> {
 impl LineCounter<'_> {
     fn line_at(&mut self, offset: usize) -> usize {
         let offset = offset.clamp(self.counted, self.text.len());
-        self.line += self.text[self.counted..offset]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        self.line += memchr::memchr_iter(b'\n', &self.text[self.counted..offset]).count();
         self.counted = offset;
         self.line
     }
@@ -168,6 +341,7 @@ fn json_units(file: Arc<str>, text: &str) -> Vec<Unit<'_>> {
                 text: value_text,
                 source,
                 defaults: None,
+                checked: true,
             }),
             Ok(Some(list)) => {
                 for (i, item) in list.items.into_iter().enumerate() {
@@ -180,6 +354,7 @@ fn json_units(file: Arc<str>, text: &str) -> Vec<Unit<'_>> {
                             ..source.clone()
                         },
                         defaults: list.defaults.clone(),
+                        checked: true,
                     });
                 }
             }
@@ -285,6 +460,14 @@ fn list_items(text: &str) -> Result<Option<RawList<'_>>, (usize, String)> {
     Ok(Some(RawList { items, defaults }))
 }
 
+impl Unit<'_> {
+    /// Whether a problem in this unit's objects must be worded by the checking splitter (see
+    /// [`fast_list_units`]).
+    pub(crate) fn unchecked(&self) -> bool {
+        matches!(self, Unit::Json { checked: false, .. })
+    }
+}
+
 /// Parses one unit into objects, or problems naming their place.
 pub(crate) fn parse_unit(unit: &Unit<'_>) -> Vec<Result<Object, Problem>> {
     match unit {
@@ -294,6 +477,7 @@ pub(crate) fn parse_unit(unit: &Unit<'_>) -> Vec<Result<Object, Problem>> {
             text,
             source,
             defaults,
+            ..
         } => {
             let d = defaults.as_ref().map(|(k, a)| (&**k, &**a));
             if let Some(r) = Object::from_json_typed(text, source, d) {
@@ -451,7 +635,7 @@ fn has_content(t: &str) -> bool {
 
 /// Parses one text in a given format into objects (used for review streams and tests too).
 pub fn parse_text(file: &str, text: &str, format: Format) -> Vec<Result<Object, Problem>> {
-    units(file.into(), text, format)
+    units(file.into(), text, format, false)
         .iter()
         .flat_map(parse_unit)
         .collect()

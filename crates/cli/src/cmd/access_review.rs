@@ -20,6 +20,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
 use virtguard_rbac::{Attributes, Decision, Policy, ResourceAttributes, User};
+use virtguard_snapshot::Text;
 
 use crate::args::{AccessReviewArgs, Global};
 use crate::input::load_all;
@@ -364,9 +365,41 @@ fn with_status(text: &str, status: &str) -> String {
     }
 }
 
-/// Reviews answered per batch: the batch's lines are answered in parallel, then written in
+/// Bytes of JSON lines answered by one task: a block of whole lines.
+const BLOCK_BYTES: usize = 256 * 1024;
+/// Blocks answered per batch: the batch's blocks are answered in parallel, then written in
 /// order, so memory stays bounded however many reviews come in.
-const BATCH_LINES: usize = 16 * 1024;
+const BATCH_BLOCKS: usize = 16;
+
+/// Splits text into blocks of whole lines of about `size` bytes.
+fn blocks(text: &str, size: usize) -> Vec<&str> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len() / size + 1);
+    let mut start = 0;
+    while start < b.len() {
+        let mut end = (start + size).min(b.len());
+        if end < b.len() {
+            end = memchr::memchr(b'\n', &b[end..]).map_or(b.len(), |j| end + j + 1);
+        }
+        out.push(&text[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// Answers the JSON lines of one block, the first of which is line `first_line` of `name`;
+/// returns the output lines and whether any review failed.
+fn answer_block(ctx: &Ctx<'_>, block: &str, first_line: usize, name: &str) -> (Vec<u8>, bool) {
+    let mut buf = Vec::with_capacity(block.len() + block.len() / 2);
+    let mut failed = false;
+    for (i, l) in block.split('\n').enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        failed |= answer_json_text(&mut buf, ctx, l, &|| format!("{name}:{}", first_line + i));
+    }
+    (buf, failed)
+}
 
 pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
     let loaded = load_all(g)?;
@@ -376,41 +409,44 @@ pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
         cedar: loaded.cedar.as_ref().filter(|c| !c.is_empty()),
     };
     // The reviews are read after the snapshot is loaded: they then reuse memory the load freed
-    // (read while loading, they cost 25 MiB more peak and saved no time).
-    let mut text = String::new();
-    match a.requests.as_deref() {
+    // (read while loading, they cost 25 MiB more peak and saved no time). A large file is
+    // mapped, not read.
+    let text: Text = match a.requests.as_deref() {
         None | Some("-") => {
+            let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("cannot read reviews from stdin")?;
+            text.into()
         }
-        Some(path) => {
-            text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        }
-    }
+        Some(path) => Text::read(path.as_ref()).with_context(|| format!("cannot read {path}"))?,
+    };
+    let text: &str = &text;
     let name = a.requests.as_deref().unwrap_or("<stdin>");
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut failed = false;
-    if looks_like_json_lines(&text) {
-        let lines: Vec<(usize, &str)> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
+    if looks_like_json_lines(text) {
+        let blocks = blocks(text, BLOCK_BYTES);
+        // Each block's first line number, for messages: newlines counted in parallel.
+        let newlines: Vec<usize> = blocks
+            .par_iter()
+            .map(|b| memchr::memchr_iter(b'\n', b.as_bytes()).count())
             .collect();
-        for batch in lines.chunks(BATCH_LINES) {
+        let mut first_lines = Vec::with_capacity(blocks.len());
+        let mut line = 1;
+        for n in newlines {
+            first_lines.push(line);
+            line += n;
+        }
+        for (batch, firsts) in blocks
+            .chunks(BATCH_BLOCKS)
+            .zip(first_lines.chunks(BATCH_BLOCKS))
+        {
             let parts: Vec<(Vec<u8>, bool)> = batch
-                .par_chunks(1024)
-                .map(|chunk| {
-                    let bytes: usize = chunk.iter().map(|(_, l)| l.len() + 160).sum();
-                    let mut buf = Vec::with_capacity(bytes);
-                    let mut failed = false;
-                    for (i, l) in chunk {
-                        failed |=
-                            answer_json_text(&mut buf, &ctx, l, &|| format!("{name}:{}", i + 1));
-                    }
-                    (buf, failed)
-                })
+                .par_iter()
+                .zip(firsts)
+                .map(|(block, &first)| answer_block(&ctx, block, first, name))
                 .collect();
             for (buf, f) in parts {
                 failed |= f;
@@ -419,7 +455,7 @@ pub fn run(g: &Global, a: &AccessReviewArgs) -> Result<u8> {
         }
     } else {
         let mut buf = Vec::new();
-        failed = yaml_or_json_stream(&mut buf, &ctx, &text, name);
+        failed = yaml_or_json_stream(&mut buf, &ctx, text, name);
         out.write_all(&buf)?;
     }
     out.flush()?;
