@@ -76,12 +76,77 @@ struct CompiledRule {
     urls: Vec<(Box<str>, bool)>,
 }
 
+/// A rule with its strings looked up by `sym` (`None` when one is not found). Every string the
+/// compiled rule holds is passed to `sym`, so it also lists the strings a rule needs.
+fn build_rule<'r>(
+    rule: &'r PolicyRule,
+    sym: &mut dyn FnMut(&'r str) -> Option<Sym>,
+) -> Option<CompiledRule> {
+    let mut groups = Vec::with_capacity(rule.api_groups.len());
+    if rule.api_groups.iter().any(|g| g == WILDCARD) {
+        groups.push(ANY);
+    } else {
+        for g in &rule.api_groups {
+            groups.push(sym(g)?);
+        }
+    }
+    let mut resources = Vec::with_capacity(rule.resources.len());
+    for res in &rule.resources {
+        if res == WILDCARD {
+            resources.push(ResTarget::Any);
+        } else if let Some(sub) = res.strip_prefix("*/") {
+            if !sub.is_empty() {
+                resources.push(ResTarget::StarSub(sym(sub)?));
+            }
+        } else {
+            resources.push(ResTarget::Key(match res.split_once('/') {
+                Some((r, s)) => res_key(sym(r)?, sym(s)?),
+                None => res_key(sym(res)?, NONE),
+            }));
+        }
+    }
+    let names = if rule.resource_names.is_empty() {
+        None
+    } else {
+        let mut names = Vec::with_capacity(rule.resource_names.len());
+        for n in &rule.resource_names {
+            names.push(sym(n)?);
+        }
+        Some(names.into_boxed_slice())
+    };
+    let mut verbs = Vec::with_capacity(rule.verbs.len());
+    for v in &rule.verbs {
+        verbs.push(sym(v)?);
+    }
+    Some(CompiledRule {
+        any_verb: rule.verbs.iter().any(|v| v == WILDCARD),
+        verbs,
+        groups,
+        resources,
+        names,
+        urls: rule
+            .non_resource_urls
+            .iter()
+            .map(|u| {
+                if u.ends_with('*') {
+                    (u.trim_end_matches('*').into(), true)
+                } else {
+                    (u.as_str().into(), false)
+                }
+            })
+            .collect(),
+    })
+}
+
 /// Verbs allowed for one (resource key, group) of a role, with the first rule per verb.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     group: Sym,
     mask: u64,
     any_verb: u32,
+    /// The rule of every verb in `first` when it is one rule (most entries: one rule lists
+    /// the verbs), so a decision need not read `first`; else `NO_RULE`.
+    uniform: u32,
     first: Vec<(Sym, u32)>,
     names: Option<Box<[Sym]>>,
 }
@@ -92,6 +157,7 @@ impl Entry {
             group,
             mask: 0,
             any_verb: NO_RULE,
+            uniform: NO_RULE,
             first: Vec::new(),
             names,
         }
@@ -109,6 +175,7 @@ impl Entry {
                 self.first.push((v, idx));
             }
         }
+        self.uniform = uniform(&self.first).unwrap_or(NO_RULE);
     }
 
     /// The first rule of this entry that allows the verb.
@@ -116,14 +183,27 @@ impl Entry {
     fn rule_for(&self, verb: Option<Sym>) -> Option<u32> {
         let mut best = (self.any_verb != NO_RULE).then_some(self.any_verb);
         if let Some(v) = verb {
-            if v >= 64 || self.mask & (1 << v) != 0 {
-                if let Some(&(_, r)) = self.first.iter().find(|(x, _)| *x == v) {
-                    best = Some(best.map_or(r, |b| b.min(r)));
+            let r = if v < 64 {
+                match self.mask & (1 << v) != 0 {
+                    false => None,
+                    true if self.uniform != NO_RULE => Some(self.uniform),
+                    true => self.first.iter().find(|(x, _)| *x == v).map(|&(_, r)| r),
                 }
+            } else {
+                self.first.iter().find(|(x, _)| *x == v).map(|&(_, r)| r)
+            };
+            if let Some(r) = r {
+                best = Some(best.map_or(r, |b| b.min(r)));
             }
         }
         best
     }
+}
+
+/// The one value every pair of `first` holds, if there is one.
+fn uniform<T: Copy + PartialEq>(first: &[(Sym, T)]) -> Option<T> {
+    let (_, r) = *first.first()?;
+    first.iter().all(|&(_, x)| x == r).then_some(r)
 }
 
 /// Entries of every role a subject holds for one resource key, merged: per API group, the
@@ -135,6 +215,8 @@ struct MergedEntry {
     group: Sym,
     mask: u64,
     any_verb: Option<Grant>,
+    /// The grant of every verb in `first` when it is one grant (see [`Entry::uniform`]).
+    uniform: Option<Grant>,
     first: Vec<(Sym, Grant)>,
 }
 
@@ -143,10 +225,17 @@ impl MergedEntry {
     fn grant_for(&self, verb: Option<Sym>) -> Option<Grant> {
         let mut best = self.any_verb;
         if let Some(v) = verb {
-            if v >= 64 || self.mask & (1 << v) != 0 {
-                if let Some(&(_, g)) = self.first.iter().find(|(x, _)| *x == v) {
-                    best = Some(best.map_or(g, |b| b.min(g)));
+            let g = if v < 64 {
+                match self.mask & (1 << v) != 0 {
+                    false => None,
+                    true if self.uniform.is_some() => self.uniform,
+                    true => self.first.iter().find(|(x, _)| *x == v).map(|&(_, g)| g),
                 }
+            } else {
+                self.first.iter().find(|(x, _)| *x == v).map(|&(_, g)| g)
+            };
+            if let Some(g) = g {
+                best = Some(best.map_or(g, |b| b.min(g)));
             }
         }
         best
@@ -259,6 +348,19 @@ enum List {
 /// (scope, subject kind, subject name, list tag, resource key or subresource).
 type ListKey = (Sym, u8, Sym, u8, u64);
 
+/// A reference gathered while building, with its list key and the key's hash.
+type Pending = (u64, ListKey, Ref);
+
+/// One shard of the lists: its table, and the arenas its lists' ranges point into. Shards are
+/// built in parallel, each from its own references.
+#[derive(Default)]
+struct Shard {
+    /// Per list: one reference, or a range of `refs` and a range of `merged`.
+    table: HashTable<(ListKey, List)>,
+    refs: Vec<Ref>,
+    merged: Vec<MergedEntry>,
+}
+
 /// A request with its strings looked up.
 pub(crate) struct CompiledRequest<'a> {
     pub(crate) verb: Option<Sym>,
@@ -289,14 +391,13 @@ pub(crate) struct Index {
     /// Compiled rules by the address of their shared `Arc` (kept alive by the policy's roles).
     rules: FxHashMap<usize, CompiledRule>,
     pub(crate) subjects: FxHashMap<SubjectKey, SubjectIndex>,
-    /// References gathered while building; sorted into `lists` by [`Index::finish`].
-    pending: Vec<(ListKey, Ref)>,
-    /// Per list: a range of `refs` and a range of `merged`, in `LIST_SHARDS` shards.
-    lists: Vec<HashTable<(ListKey, List)>>,
+    /// References gathered while building, per chunk of grants and per shard (with the key's
+    /// hash); sorted into `lists` by [`Index::finish`].
+    pending: Vec<Vec<Vec<Pending>>>,
+    /// The lists, in `LIST_SHARDS` shards chosen by the key's hash.
+    lists: Vec<Shard>,
     /// A presence filter over `lists` keys (no false negatives).
     list_filter: Vec<u64>,
-    refs: Vec<Ref>,
-    merged: Vec<MergedEntry>,
     /// A presence filter over subject keys (a one-hash Bloom filter small enough to stay in
     /// cache), so keys with no bindings cost no lookup in the large tables.
     filter: Vec<u64>,
@@ -323,66 +424,52 @@ impl Index {
         i
     }
 
-    fn compile_rule(&mut self, rule: &Arc<PolicyRule>) -> usize {
-        let ptr = Arc::as_ptr(rule) as usize;
-        if self.rules.contains_key(&ptr) {
-            return ptr;
-        }
-        let it = &mut self.interner;
-        let groups = if rule.api_groups.iter().any(|g| g == WILDCARD) {
-            vec![ANY]
-        } else {
-            rule.api_groups.iter().map(|g| it.intern(g)).collect()
-        };
-        let resources = rule
-            .resources
-            .iter()
-            .filter_map(|res| {
-                if res == WILDCARD {
-                    Some(ResTarget::Any)
-                } else if let Some(sub) = res.strip_prefix("*/") {
-                    (!sub.is_empty()).then(|| ResTarget::StarSub(it.intern(sub)))
-                } else {
-                    Some(ResTarget::Key(match res.split_once('/') {
-                        Some((r, s)) => res_key(it.intern(r), it.intern(s)),
-                        None => res_key(it.intern(res), NONE),
-                    }))
-                }
+    /// Compiles rules (each once, however many roles share it): the strings they name are
+    /// gathered and interned first (in sorted order), then the rules are compiled in parallel
+    /// against the interner.
+    pub(crate) fn compile_rules<'r>(&mut self, rules: impl Iterator<Item = &'r Arc<PolicyRule>>) {
+        let mut seen: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
+        let todo: Vec<&Arc<PolicyRule>> = rules
+            .filter(|r| {
+                let ptr = Arc::as_ptr(r) as usize;
+                !self.rules.contains_key(&ptr) && seen.insert(ptr)
             })
             .collect();
-        let names = (!rule.resource_names.is_empty())
-            .then(|| rule.resource_names.iter().map(|n| it.intern(n)).collect());
-        let c = CompiledRule {
-            any_verb: rule.verbs.iter().any(|v| v == WILDCARD),
-            verbs: rule.verbs.iter().map(|v| it.intern(v)).collect(),
-            groups,
-            resources,
-            names,
-            urls: rule
-                .non_resource_urls
-                .iter()
-                .map(|u| {
-                    if u.ends_with('*') {
-                        (u.trim_end_matches('*').into(), true)
-                    } else {
-                        (u.as_str().into(), false)
-                    }
-                })
-                .collect(),
-        };
-        self.rules.insert(ptr, c);
-        ptr
-    }
-
-    /// Interns the strings of a role's rules (each rule once, however many roles share it), so
-    /// the role can then be compiled by [`Index::compile_role`] on any thread.
-    pub(crate) fn intern_rules(&mut self, rules: &[Arc<PolicyRule>]) {
-        for r in rules {
-            self.compile_rule(r);
+        let words = todo
+            .par_iter()
+            .fold(rustc_hash::FxHashSet::<&str>::default, |mut set, r| {
+                build_rule(r, &mut |w: &'r str| {
+                    set.insert(w);
+                    Some(0)
+                });
+                set
+            })
+            .reduce(rustc_hash::FxHashSet::default, |mut a, b| {
+                a.extend(b);
+                a
+            });
+        let mut words: Vec<&str> = words.into_iter().collect();
+        words.sort_unstable();
+        for w in words {
+            self.interner.intern(w);
+        }
+        let interner = &self.interner;
+        let compiled: Vec<Option<CompiledRule>> = todo
+            .par_iter()
+            .map(|r| build_rule(r, &mut |w| interner.get(w)))
+            .collect();
+        self.rules.reserve(todo.len());
+        for (r, c) in todo.into_iter().zip(compiled) {
+            // Every word was interned above; should one not be, intern it now.
+            let it = &mut self.interner;
+            let c = c.or_else(|| build_rule(r, &mut |w| Some(it.intern(w))));
+            if let Some(c) = c {
+                self.rules.insert(Arc::as_ptr(r) as usize, c);
+            }
         }
     }
 
-    /// Compiles a role's rules (interned by [`Index::intern_rules`]) into merged entries, not
+    /// Compiles a role's rules (compiled by [`Index::compile_rules`]) into merged entries, not
     /// yet placed in the entry arenas (see [`Index::place_role`]).
     pub(crate) fn compile_role(&self, rules: &[Arc<PolicyRule>]) -> RoleEntries {
         let mut by_resource: FxHashMap<u64, Vec<Entry>> = FxHashMap::default();
@@ -483,7 +570,7 @@ impl Index {
     ) {
         fn refs_of(
             (key, binding, subject, role): (SubjectKey, usize, usize, &CompiledRole),
-            out: &mut Vec<(ListKey, Ref)>,
+            out: &mut [Vec<Pending>],
         ) {
             let (scope, kind, name) = key;
             let r = |range: Range| Ref {
@@ -491,100 +578,104 @@ impl Index {
                 subject: subject as u32,
                 range,
             };
+            let mut push = |key: ListKey, range: Range| {
+                let h = list_hash(&key);
+                out[list_shard(h)].push((h, key, r(range)));
+            };
             for (k, range) in &role.by_resource {
-                out.push(((scope, kind, name, TAG_RES, *k), r(*range)));
+                push((scope, kind, name, TAG_RES, *k), *range);
             }
             for (k, range) in &role.star_sub {
-                out.push(((scope, kind, name, TAG_STAR_SUB, *k as u64), r(*range)));
+                push((scope, kind, name, TAG_STAR_SUB, *k as u64), *range);
             }
             if role.any_resource.len > 0 {
-                out.push(((scope, kind, name, TAG_ANY, 0), r(role.any_resource)));
+                push((scope, kind, name, TAG_ANY, 0), role.any_resource);
             }
             if role.urls.len > 0 {
-                out.push(((scope, kind, name, TAG_URLS, 0), r(role.urls)));
+                push((scope, kind, name, TAG_URLS, 0), role.urls);
             }
         }
-        let parts: Vec<Vec<(ListKey, Ref)>> = grants
+        let parts: Vec<Vec<Vec<Pending>>> = grants
             .par_chunks(2048)
             .map(|chunk| {
-                let mut out = Vec::new();
+                let mut out = vec![Vec::new(); LIST_SHARDS];
                 for (key, b, s, role) in chunk {
                     refs_of((*key, *b, *s, role), &mut out);
                 }
                 out
             })
             .collect();
-        self.pending.reserve(parts.iter().map(Vec::len).sum());
-        for p in parts {
-            self.pending.extend(p);
-        }
+        self.pending.extend(parts);
     }
 
     /// Sorts the gathered references into per-list ranges (binding order kept within a list)
     /// and merges each resource list's entries, so a decision scans a few merged entries.
     pub(crate) fn finish(&mut self) {
-        let mut pending = std::mem::take(&mut self.pending);
-        // Binding order within a list is what makes the first grant the right one.
-        pending.par_sort_unstable_by_key(|(k, r)| (*k, r.binding, r.subject));
-        self.refs = pending.iter().map(|(_, r)| *r).collect();
-        let mut bounds: Vec<(ListKey, u32, u32)> = Vec::new();
-        let mut i = 0;
-        while i < pending.len() {
-            let key = pending[i].0;
-            let start = i;
-            while i < pending.len() && pending[i].0 == key {
-                i += 1;
-            }
-            bounds.push((key, start as u32, (i - start) as u32));
-        }
-        drop(pending);
-        let merged: Vec<Vec<MergedEntry>> = bounds
-            .par_iter()
-            .map(|&(key, start, len)| {
-                // A list of one reference is answered from the role's own entries: most
-                // lists are (one binding of a role to a subject), and merging them would
-                // copy every role entry once per subject.
-                if key.3 == TAG_URLS || len == 1 {
-                    Vec::new()
-                } else {
-                    self.merge((start, len))
-                }
-            })
-            .collect();
-        let mut items: Vec<(u64, ListKey, List)> = Vec::with_capacity(bounds.len());
-        for ((key, start, len), m) in bounds.into_iter().zip(merged) {
-            let list = if len == 1 {
-                List::One(self.refs[start as usize])
-            } else {
-                let s = self.merged.len() as u32;
-                let n = m.len() as u32;
-                self.merged.extend(m);
-                List::Many {
-                    refs: (start, len),
-                    merged: (s, n),
-                }
-            };
-            items.push((0, key, list));
-        }
-        items.par_iter_mut().for_each(|it| it.0 = list_hash(&it.1));
-        let lists: Vec<HashTable<(ListKey, List)>> = (0..LIST_SHARDS)
+        let pending = std::mem::take(&mut self.pending);
+        let entries = &self.entries;
+        // Each shard in parallel: its references sorted by list (binding order within a list is
+        // what makes the first grant the right one), each list's entries merged, its table.
+        let shards: Vec<(Shard, Vec<u64>)> = (0..LIST_SHARDS)
             .into_par_iter()
             .map(|shard| {
-                let mut t = HashTable::with_capacity(items.len() / LIST_SHARDS * 9 / 8);
-                for (h, key, list) in items.iter().filter(|it| list_shard(it.0) == shard) {
-                    t.insert_unique(*h, (*key, *list), |(k, _)| list_hash(k));
+                let mut items: Vec<Pending> = pending
+                    .iter()
+                    .flat_map(|chunk| chunk[shard].iter().copied())
+                    .collect();
+                items.sort_unstable_by_key(|(_, k, r)| (*k, r.binding, r.subject));
+                let refs: Vec<Ref> = items.iter().map(|(_, _, r)| *r).collect();
+                let mut bounds: Vec<(u64, ListKey, u32, u32)> = Vec::new();
+                let mut i = 0;
+                while i < items.len() {
+                    let (h, key, _) = items[i];
+                    let start = i;
+                    while i < items.len() && items[i].1 == key {
+                        i += 1;
+                    }
+                    bounds.push((h, key, start as u32, (i - start) as u32));
                 }
-                t
+                drop(items);
+                let mut out = Shard {
+                    table: HashTable::with_capacity(bounds.len()),
+                    refs,
+                    merged: Vec::new(),
+                };
+                let mut hashes = Vec::with_capacity(bounds.len());
+                for (h, key, start, len) in bounds {
+                    let list = if len == 1 {
+                        // A list of one reference is answered from the role's own entries:
+                        // most lists are (one binding of a role to a subject), and merging
+                        // them would copy every role entry once per subject.
+                        List::One(out.refs[start as usize])
+                    } else {
+                        let m = if key.3 == TAG_URLS {
+                            Vec::new()
+                        } else {
+                            merge(entries, &out.refs[start as usize..(start + len) as usize])
+                        };
+                        let s = out.merged.len() as u32;
+                        let n = m.len() as u32;
+                        out.merged.extend(m);
+                        List::Many {
+                            refs: (start, len),
+                            merged: (s, n),
+                        }
+                    };
+                    out.table
+                        .insert_unique(h, (key, list), |(k, _)| list_hash(k));
+                    hashes.push(h);
+                }
+                (out, hashes)
             })
             .collect();
+        drop(pending);
         let mut list_filter = vec![0u64; LIST_FILTER_BITS / 64];
-        for (h, _, _) in &items {
+        for h in shards.iter().flat_map(|(_, hs)| hs) {
             let b = list_filter_bit(*h);
             list_filter[b / 64] |= 1 << (b % 64);
         }
-        drop(items);
         self.list_filter = list_filter;
-        self.lists = lists;
+        self.lists = shards.into_iter().map(|(s, _)| s).collect();
         let mut filter = vec![0u64; FILTER_BITS / 64];
         let mut flags: [Vec<u64>; 4] = std::array::from_fn(|_| vec![0u64; FILTER_BITS / 64]);
         for (key, idx) in &self.subjects {
@@ -606,72 +697,25 @@ impl Index {
         self.flag_filters = flags;
     }
 
-    fn merge(&self, (start, len): (u32, u32)) -> Vec<MergedEntry> {
-        let mut out: Vec<MergedEntry> = Vec::new();
-        let mut slots: FxHashMap<(Sym, Sym), usize> = FxHashMap::default();
-        for r in &self.refs[start as usize..(start + len) as usize] {
-            let grant = |rule: u32| Grant {
-                binding: r.binding as usize,
-                subject: r.subject as usize,
-                rule: rule as usize,
-            };
-            let entries =
-                &self.entries[r.range.start as usize..(r.range.start + r.range.len) as usize];
-            for e in entries {
-                let any = (e.any_verb != NO_RULE).then(|| grant(e.any_verb));
-                let names: &[Sym] = match &e.names {
-                    None => &[NONE],
-                    Some(n) => n,
-                };
-                for &name in names {
-                    match slots.get(&(e.group, name)) {
-                        Some(&p) => {
-                            let m = &mut out[p];
-                            if m.any_verb.is_none() {
-                                m.any_verb = any;
-                            }
-                            m.mask |= e.mask;
-                            for &(v, rule) in &e.first {
-                                if !m.first.iter().any(|(x, _)| *x == v) {
-                                    m.first.push((v, grant(rule)));
-                                }
-                            }
-                        }
-                        None => {
-                            slots.insert((e.group, name), out.len());
-                            out.push(MergedEntry {
-                                name,
-                                group: e.group,
-                                mask: e.mask,
-                                any_verb: any,
-                                first: e.first.iter().map(|&(v, rule)| (v, grant(rule))).collect(),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        // Unrestricted entries first, then one entry per (name, group) sorted by name, so a
-        // request scans the unrestricted ones and binary-searches its own name.
-        out.sort_by_key(|e| (e.name != NONE, e.name));
-        out
-    }
-
     /// The list of a key, with the key's hash.
     #[inline]
-    fn find_list(&self, key: &ListKey, h: u64) -> Option<&List> {
-        self.lists
-            .get(list_shard(h))?
+    fn find_list(&self, key: &ListKey, h: u64) -> Option<(&List, &Shard)> {
+        let shard = self.lists.get(list_shard(h))?;
+        shard
+            .table
             .find(h, |(k, _)| k == key)
-            .map(|(_, l)| l)
+            .map(|(_, l)| (l, shard))
     }
 
     fn list(&self, key: ListKey) -> &[Ref] {
         match self.find_list(&key, list_hash(&key)) {
-            Some(List::One(r)) => std::slice::from_ref(r),
-            Some(&List::Many {
-                refs: (start, len), ..
-            }) => &self.refs[start as usize..(start + len) as usize],
+            Some((List::One(r), _)) => std::slice::from_ref(r),
+            Some((
+                &List::Many {
+                    refs: (start, len), ..
+                },
+                shard,
+            )) => &shard.refs[start as usize..(start + len) as usize],
             None => &[],
         }
     }
@@ -691,14 +735,17 @@ impl Index {
             return None;
         }
         match self.find_list(&key, h)? {
-            List::One(r) => self.ref_rule(r, req).map(|rule| Grant {
+            (List::One(r), _) => self.ref_rule(r, req).map(|rule| Grant {
                 binding: r.binding as usize,
                 subject: r.subject as usize,
                 rule: rule as usize,
             }),
-            &List::Many {
-                merged: (ms, ml), ..
-            } => self.merged_grant(&self.merged[ms as usize..(ms + ml) as usize], req),
+            (
+                &List::Many {
+                    merged: (ms, ml), ..
+                },
+                shard,
+            ) => self.merged_grant(&shard.merged[ms as usize..(ms + ml) as usize], req),
         }
     }
 
@@ -888,4 +935,59 @@ impl Index {
             }
         }
     }
+}
+
+/// The entries of every reference of a list (in binding order) merged per (group, name): the
+/// first grant per verb, unrestricted entries first, then one per name sorted by name, so a
+/// request scans the unrestricted ones and binary-searches its own name.
+fn merge(entries: &[Entry], refs: &[Ref]) -> Vec<MergedEntry> {
+    let mut out: Vec<MergedEntry> = Vec::new();
+    let mut slots: FxHashMap<(Sym, Sym), usize> = FxHashMap::default();
+    for r in refs {
+        let grant = |rule: u32| Grant {
+            binding: r.binding as usize,
+            subject: r.subject as usize,
+            rule: rule as usize,
+        };
+        let role_entries = &entries[r.range.start as usize..(r.range.start + r.range.len) as usize];
+        for e in role_entries {
+            let any = (e.any_verb != NO_RULE).then(|| grant(e.any_verb));
+            let names: &[Sym] = match &e.names {
+                None => &[NONE],
+                Some(n) => n,
+            };
+            for &name in names {
+                match slots.get(&(e.group, name)) {
+                    Some(&p) => {
+                        let m = &mut out[p];
+                        if m.any_verb.is_none() {
+                            m.any_verb = any;
+                        }
+                        m.mask |= e.mask;
+                        for &(v, rule) in &e.first {
+                            if !m.first.iter().any(|(x, _)| *x == v) {
+                                m.first.push((v, grant(rule)));
+                            }
+                        }
+                    }
+                    None => {
+                        slots.insert((e.group, name), out.len());
+                        out.push(MergedEntry {
+                            name,
+                            group: e.group,
+                            mask: e.mask,
+                            any_verb: any,
+                            uniform: None,
+                            first: e.first.iter().map(|&(v, rule)| (v, grant(rule))).collect(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for m in &mut out {
+        m.uniform = uniform(&m.first);
+    }
+    out.sort_by_key(|e| (e.name != NONE, e.name));
+    out
 }

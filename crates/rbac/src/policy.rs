@@ -584,11 +584,9 @@ fn build_index(
         });
         same_as.insert(*ri, first);
     }
-    // Rules are interned in order, the roles compiled in parallel, their entries placed in
-    // order.
-    for &ri in &to_compile {
-        index.intern_rules(&roles[ri].rules);
-    }
+    // Rules are compiled (in parallel, their strings interned first), then the roles (in
+    // parallel), their entries placed in order.
+    index.compile_rules(to_compile.iter().flat_map(|&ri| &roles[ri].rules));
     let entries: Vec<_> = to_compile
         .par_iter()
         .map(|&ri| index.compile_role(&roles[ri].rules))

@@ -145,32 +145,41 @@ fn load_texts<T: AsRef<str> + Sync>(
     let mut fate: Vec<Fate> = Vec::with_capacity(parsed.len());
     {
         // A seeded hasher: object names come from the input and must not be able to collide.
-        let mut seen: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
-        seen.reserve(parsed.len());
-        for (i, r) in parsed.iter().enumerate() {
-            let Ok(obj) = r else {
-                fate.push(Fate::Keep);
-                continue;
-            };
-            let key = (
+        // The keys are hashed in parallel, then entered in order.
+        use std::hash::BuildHasher;
+        let hasher = std::collections::hash_map::RandomState::new();
+        fn key(obj: &Object) -> (&str, &str, &str, &str) {
+            (
                 object::group_of(&obj.api_version),
                 obj.kind.as_str(),
                 obj.namespace.as_str(),
                 obj.name.as_str(),
-            );
-            match seen.entry(key) {
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(i);
+            )
+        }
+        let hashes: Vec<u64> = parsed
+            .par_iter()
+            .map(|r| r.as_ref().map_or(0, |obj| hasher.hash_one(key(obj))))
+            .collect();
+        let mut seen: hashbrown::HashTable<usize> =
+            hashbrown::HashTable::with_capacity(parsed.len());
+        for (i, (r, &h)) in parsed.iter().zip(&hashes).enumerate() {
+            let Ok(obj) = r else {
+                fate.push(Fate::Keep);
+                continue;
+            };
+            let k = key(obj);
+            let same_key = |&j: &usize| parsed[j].as_ref().is_ok_and(|o| key(o) == k);
+            match seen.find(h, same_key) {
+                None => {
+                    seen.insert_unique(h, i, |&j| hashes[j]);
                     fate.push(Fate::Keep);
                 }
-                std::collections::hash_map::Entry::Occupied(e) => {
-                    // Only objects are entered as firsts, so this is always `Ok`.
-                    fate.push(match &parsed[*e.get()] {
-                        Ok(first) if first.same_content(obj) => Fate::Same,
-                        Ok(first) => Fate::Conflict(first.source.to_string()),
-                        Err(_) => Fate::Keep,
-                    });
-                }
+                // Only objects are entered as firsts, so this is always `Ok`.
+                Some(&j) => fate.push(match &parsed[j] {
+                    Ok(first) if first.same_content(obj) => Fate::Same,
+                    Ok(first) => Fate::Conflict(first.source.to_string()),
+                    Err(_) => Fate::Keep,
+                }),
             }
         }
     }
