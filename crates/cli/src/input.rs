@@ -574,7 +574,8 @@ pub fn read_live(
 /// The policy of a snapshot with `--defaults` applied (for commands that compare policies).
 pub fn policy_of(g: &Global, mut snapshot: Snapshot) -> Result<Policy> {
     apply_defaults(&g.defaults, &mut snapshot, g.quiet)?;
-    Ok(Policy::new(snapshot.roles(), snapshot.bindings()))
+    let (roles, bindings, _) = snapshot.into_rbac();
+    Ok(Policy::new(roles, bindings))
 }
 
 /// Loads the snapshot named by `-f`, builds the policy and discovery table. The result lives as
@@ -600,7 +601,6 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
     apply_defaults(&g.defaults, &mut snapshot, g.quiet)?;
     timer.mark("defaults");
     let cedar = policy_set(&g.policies, &snapshot.objects, g.allow_lockout)?;
-    let (roles, bindings) = (snapshot.roles(), snapshot.bindings());
     let mut crds = Vec::new();
     for o in snapshot.of_kind("CustomResourceDefinition") {
         if let Some(v) = o.value() {
@@ -611,9 +611,11 @@ pub fn load_all(g: &Global) -> Result<&'static Loaded> {
             }
         }
     }
-    // The objects are not needed past this point: free them on another thread while the
+    // The objects are not needed past this point: the RBAC ones are taken apart into roles and
+    // bindings (their strings moved, not copied), the others freed on another thread while the
     // policy is built, which lowers the peak and keeps the freeing off the critical path.
-    std::thread::spawn(move || drop(snapshot));
+    let (roles, bindings, rest) = snapshot.into_rbac();
+    std::thread::spawn(move || drop(rest));
     timer.mark("convert");
     let policy = virtguard_rbac::Policy::new(roles, bindings);
     timer.mark("policy");

@@ -598,7 +598,11 @@ impl Index {
         let parts: Vec<Vec<Vec<Pending>>> = grants
             .par_chunks(2048)
             .map(|chunk| {
-                let mut out = vec![Vec::new(); LIST_SHARDS];
+                // About as many references per grant as its role has lists.
+                let per: usize = chunk.iter().map(|g| g.3.by_resource.len() + 1).sum();
+                let mut out: Vec<Vec<Pending>> = (0..LIST_SHARDS)
+                    .map(|_| Vec::with_capacity(per / LIST_SHARDS + 8))
+                    .collect();
                 for (key, b, s, role) in chunk {
                     refs_of((*key, *b, *s, role), &mut out);
                 }
@@ -618,13 +622,14 @@ impl Index {
         let shards: Vec<(Shard, Vec<u64>)> = (0..LIST_SHARDS)
             .into_par_iter()
             .map(|shard| {
-                let mut items: Vec<Pending> = pending
-                    .iter()
-                    .flat_map(|chunk| chunk[shard].iter().copied())
-                    .collect();
+                let mut items: Vec<Pending> =
+                    Vec::with_capacity(pending.iter().map(|c| c[shard].len()).sum());
+                for chunk in &pending {
+                    items.extend_from_slice(&chunk[shard]);
+                }
                 items.sort_unstable_by_key(|(_, k, r)| (*k, r.binding, r.subject));
                 let refs: Vec<Ref> = items.iter().map(|(_, _, r)| *r).collect();
-                let mut bounds: Vec<(u64, ListKey, u32, u32)> = Vec::new();
+                let mut bounds: Vec<(u64, ListKey, u32, u32)> = Vec::with_capacity(items.len());
                 let mut i = 0;
                 while i < items.len() {
                     let (h, key, _) = items[i];

@@ -248,3 +248,112 @@ pub fn to_binding(obj: &Object) -> Option<Binding> {
         origin: Some(obj.source.to_string()),
     })
 }
+
+/// What [`into_rbac`] makes of an object: a role, a binding, or the object back.
+pub enum Rbac {
+    /// A Role or ClusterRole.
+    Role(Role),
+    /// A RoleBinding or ClusterRoleBinding.
+    Binding(Binding),
+    /// Any other object.
+    Other(Object),
+}
+
+/// The object as an RBAC role or binding, its strings moved rather than copied: what
+/// [`to_role`] and [`to_binding`] give, for a caller that no longer needs the object.
+pub fn into_rbac(obj: Object) -> Rbac {
+    let origin = Some(obj.source.to_string());
+    match obj.typed {
+        Typed::Role(r) => Rbac::Role(Role {
+            kind: RoleKind::Role,
+            name: obj.name,
+            namespace: obj.namespace,
+            labels: r.metadata.labels.unwrap_or_default(),
+            aggregation: None,
+            rules: owned_rules(r.rules),
+            origin,
+        }),
+        Typed::ClusterRole(r) => {
+            let aggregation = r.aggregation_rule.as_ref().map(|a| {
+                a.cluster_role_selectors
+                    .iter()
+                    .flatten()
+                    .filter_map(|s| selector(s).ok())
+                    .collect()
+            });
+            Rbac::Role(Role {
+                kind: RoleKind::ClusterRole,
+                name: obj.name,
+                namespace: obj.namespace,
+                labels: r.metadata.labels.unwrap_or_default(),
+                aggregation,
+                rules: owned_rules(r.rules),
+                origin,
+            })
+        }
+        Typed::RoleBinding(b) => Rbac::Binding(owned_binding(
+            BindingKind::RoleBinding,
+            obj.name,
+            obj.namespace,
+            b.role_ref,
+            b.subjects,
+            origin,
+        )),
+        Typed::ClusterRoleBinding(b) => Rbac::Binding(owned_binding(
+            BindingKind::ClusterRoleBinding,
+            obj.name,
+            obj.namespace,
+            b.role_ref,
+            b.subjects,
+            origin,
+        )),
+        typed => Rbac::Other(Object { typed, ..obj }),
+    }
+}
+
+fn owned_rules(rules: Option<Vec<K8sRule>>) -> Vec<std::sync::Arc<PolicyRule>> {
+    rules
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            std::sync::Arc::new(PolicyRule {
+                verbs: r.verbs,
+                api_groups: r.api_groups.unwrap_or_default(),
+                resources: r.resources.unwrap_or_default(),
+                resource_names: r.resource_names.unwrap_or_default(),
+                non_resource_urls: r.non_resource_urls.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn owned_binding(
+    kind: BindingKind,
+    name: String,
+    namespace: String,
+    role_ref: K8sRoleRef,
+    subjects: Option<Vec<K8sSubject>>,
+    origin: Option<String>,
+) -> Binding {
+    Binding {
+        kind,
+        name,
+        namespace,
+        role_ref: RoleRef {
+            kind: role_ref.kind,
+            name: role_ref.name,
+        },
+        subjects: subjects
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                Some(Subject::new(
+                    SubjectKind::parse(&s.kind)?,
+                    s.name,
+                    s.namespace.unwrap_or_default(),
+                ))
+            })
+            .collect(),
+        origin,
+    }
+}

@@ -15,7 +15,7 @@ mod source;
 mod strict;
 mod text;
 
-pub use convert::{to_binding, to_role};
+pub use convert::{into_rbac, to_binding, to_role, Rbac};
 pub use error::{LoadError, Problem};
 pub use object::{group_of, Object, ObjectKey, Typed};
 pub use parse::{parse_text, Format};
@@ -127,17 +127,13 @@ fn load_texts<T: AsRef<str> + Sync>(
     };
     let units = split(fast);
     let unchecked = units.iter().any(parse::Unit::unchecked);
-    let mut parsed: Vec<Result<Object, Problem>> =
-        units.par_iter().flat_map_iter(parse::parse_unit).collect();
+    let mut parsed: Vec<Result<Object, Problem>> = parse_all(&units);
     drop(units);
     if unchecked && parsed.iter().any(Result::is_err) {
         // A problem in a List split by its structure alone: split again, checking, so every
         // problem is worded (and placed) as the checking splitter words it.
         drop(parsed);
-        parsed = split(false)
-            .par_iter()
-            .flat_map_iter(parse::parse_unit)
-            .collect();
+        parsed = parse_all(&split(false));
     }
 
     // Duplicates, found on borrowed keys: the same object twice is kept once; two different
@@ -218,6 +214,27 @@ fn load_texts<T: AsRef<str> + Sync>(
     Ok(Snapshot { objects, warnings })
 }
 
+/// Parses units in parallel, in order. Units are taken in runs whose results go into buffers
+/// sized for one object per unit (a JSON item is one), then joined once: collecting through an
+/// unsized parallel iterator grew (and so copied) its buffers again and again.
+fn parse_all(units: &[parse::Unit<'_>]) -> Vec<Result<Object, Problem>> {
+    let runs: Vec<Vec<Result<Object, Problem>>> = units
+        .par_chunks(512)
+        .map(|run| {
+            let mut out = Vec::with_capacity(run.len());
+            for u in run {
+                out.extend(parse::parse_unit(u));
+            }
+            out
+        })
+        .collect();
+    let mut all = Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    for r in runs {
+        all.extend(r);
+    }
+    all
+}
+
 /// What becomes of a parsed object: kept, dropped as a repeat of an identical object, or
 /// reported as conflicting with the first object of its key (defined at the given place).
 enum Fate {
@@ -283,6 +300,22 @@ impl Snapshot {
             .par_iter()
             .filter_map(Object::as_binding)
             .collect()
+    }
+
+    /// The roles and bindings of this snapshot (as [`Snapshot::roles`] and
+    /// [`Snapshot::bindings`] give them), and its other objects, taking the snapshot apart
+    /// rather than copying it.
+    pub fn into_rbac(self) -> (Vec<Role>, Vec<Binding>, Vec<Object>) {
+        let parts: Vec<Rbac> = self.objects.into_par_iter().map(into_rbac).collect();
+        let (mut roles, mut bindings, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+        for p in parts {
+            match p {
+                Rbac::Role(r) => roles.push(r),
+                Rbac::Binding(b) => bindings.push(b),
+                Rbac::Other(o) => rest.push(o),
+            }
+        }
+        (roles, bindings, rest)
     }
 
     /// The RBAC policy of this snapshot alone.

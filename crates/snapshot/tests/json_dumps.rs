@@ -214,3 +214,35 @@ fn typed_json_items_match_the_general_path_case_by_case() {
         assert_eq!(yw, jw, "{v}");
     }
 }
+
+/// Taking a snapshot apart (`into_rbac`, which moves strings) gives exactly the roles and
+/// bindings that converting it in place gives, in the same order, and every other object back.
+#[test]
+fn taking_a_snapshot_apart_converts_as_copying_does() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster");
+    let snapshot = virtguard_snapshot::load(
+        &[virtguard_snapshot::Input::Path(dir)],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let (roles, bindings) = (snapshot.roles(), snapshot.bindings());
+    assert!(
+        roles.iter().any(|r| r.aggregation.is_some()),
+        "aggregated roles covered"
+    );
+    assert!(bindings.iter().any(|b| !b.subjects.is_empty()));
+    let others: Vec<String> = snapshot
+        .objects
+        .iter()
+        .filter(|o| o.as_role().is_none() && o.as_binding().is_none())
+        .map(|o| o.describe())
+        .collect();
+    assert!(!others.is_empty());
+    let (r2, b2, rest) = snapshot.into_rbac();
+    assert_eq!(roles, r2);
+    assert_eq!(bindings, b2);
+    assert_eq!(
+        others,
+        rest.iter().map(|o| o.describe()).collect::<Vec<_>>()
+    );
+}

@@ -390,7 +390,9 @@ fn blocks(text: &str, size: usize) -> Vec<&str> {
 /// Answers the JSON lines of one block, the first of which is line `first_line` of `name`;
 /// returns the output lines and whether any review failed.
 fn answer_block(ctx: &Ctx<'_>, block: &str, first_line: usize, name: &str) -> (Vec<u8>, bool) {
-    let mut buf = Vec::with_capacity(block.len() + block.len() / 2);
+    // An answered line is its review plus a status of up to a few hundred bytes: room for
+    // twice the block, so the buffer is not grown (copied) while it is written.
+    let mut buf = Vec::with_capacity(2 * block.len() + 4096);
     let mut failed = false;
     for (i, l) in block.split('\n').enumerate() {
         if l.trim().is_empty() {
