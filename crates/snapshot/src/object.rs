@@ -212,7 +212,10 @@ impl Object {
         source: &Source,
         defaults: Option<(&str, &str)>,
     ) -> Option<Result<Object, Problem>> {
-        let head: crate::strict::Head<'_> = serde_json::from_str(text).ok()?;
+        let head: crate::strict::Head<'_> = match crate::strict::fast_head(text) {
+            Some(h) => h,
+            None => serde_json::from_str(text).ok()?,
+        };
         let kind = match &head.kind {
             Some(k) => k.as_ref(),
             None => defaults?.0,

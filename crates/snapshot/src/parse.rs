@@ -108,12 +108,12 @@ pub(crate) fn units(file: Arc<str>, text: &str, format: Format, fast: bool) -> V
 }
 
 /// JSON whitespace.
-fn is_ws(b: u8) -> bool {
+pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// Index of the first non-whitespace byte at or after `i`.
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while b.get(i).copied().is_some_and(is_ws) {
         i += 1;
     }
@@ -121,7 +121,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Index just past the string whose opening quote is at `i - 1`.
-fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+pub(crate) fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
         let j = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
         if b[j] == b'"' {

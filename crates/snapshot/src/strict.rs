@@ -253,6 +253,76 @@ impl<'de> Deserialize<'de> for Head<'de> {
     }
 }
 
+/// [`Head`] by a byte scan: `None` unless the text is an object whose every key (at any depth) is
+/// free of escapes and unique in its object (at most 32 per object), and whose top-level `kind`
+/// and `apiVersion`, where present, are strings free of escapes. When it answers, the answer is
+/// the walk's; otherwise the walk decides. The scan checks structure only: the typed parse that
+/// follows checks the rest of the syntax.
+pub(crate) fn fast_head(text: &str) -> Option<Head<'_>> {
+    use crate::parse::{skip_string, skip_ws};
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut head = Head {
+        kind: None,
+        api_version: None,
+    };
+    // Open containers: whether an object, and where its keys start in `keys`.
+    let mut open: Vec<(bool, usize)> = Vec::new();
+    let mut keys: Vec<&[u8]> = Vec::new();
+    while i < b.len() {
+        match b[i] {
+            b'{' => open.push((true, keys.len())),
+            b'[' => open.push((false, keys.len())),
+            b'}' | b']' => {
+                let (_, from) = open.pop()?;
+                keys.truncate(from);
+                if open.is_empty() {
+                    return (skip_ws(b, i + 1) == b.len()).then_some(head);
+                }
+            }
+            b'"' => {
+                let end = skip_string(b, i + 1)?;
+                let s = &b[i + 1..end - 1];
+                let after = skip_ws(b, end);
+                let &(in_object, from) = open.last()?;
+                if in_object && b.get(after) == Some(&b':') {
+                    if s.contains(&b'\\') || keys.len() - from >= 32 || keys[from..].contains(&s) {
+                        return None;
+                    }
+                    keys.push(s);
+                    if open.len() == 1 && (s == b"kind" || s == b"apiVersion") {
+                        let v = skip_ws(b, after + 1);
+                        if b.get(v) != Some(&b'"') {
+                            return None;
+                        }
+                        let v_end = skip_string(b, v + 1)?;
+                        let value = text.get(v + 1..v_end - 1)?;
+                        if value.contains('\\') {
+                            return None;
+                        }
+                        let slot = if s == b"kind" {
+                            &mut head.kind
+                        } else {
+                            &mut head.api_version
+                        };
+                        *slot = Some(Cow::Borrowed(value));
+                        i = v_end;
+                        continue;
+                    }
+                }
+                i = end;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A string value, or `None` for any other value (which is still checked for duplicate keys).
 struct MaybeStr<'de>(Option<Cow<'de, str>>);
 
@@ -293,5 +363,76 @@ impl<'de> Deserialize<'de> for MaybeStr<'de> {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(text: &str) -> Option<(Option<String>, Option<String>)> {
+        serde_json::from_str::<Head<'_>>(text)
+            .ok()
+            .map(|h| (h.kind.map(Into::into), h.api_version.map(Into::into)))
+    }
+
+    /// The scan's answer agrees with the walk's: the same head, or (the walk stopping early at
+    /// a kind that is not parsed straight into a type) a head of such a kind.
+    fn agrees(text: &str, h: Head<'_>) {
+        let got: (Option<String>, Option<String>) =
+            (h.kind.map(Into::into), h.api_version.map(Into::into));
+        match walk(text) {
+            Some(w) => assert_eq!(w, got, "{text}"),
+            None => {
+                let typed = matches!(&got, (Some(k), Some(a))
+                    if crate::object::TYPED_JSON.contains(&(a.as_str(), k.as_str())));
+                assert!(!typed, "the walk refused what the scan passed: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_scan_answers_only_as_the_walk_would() {
+        let item = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "a", "labels": {"x": "1", "y": "2"}}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}, "subjects": [{"kind": "User", "name": "u"}, {"kind": "Group", "name": "g\"q"}]}"#;
+        let h = fast_head(item).expect("a plain item is scanned");
+        assert_eq!(h.kind.as_deref(), Some("RoleBinding"));
+        // Variants: duplicate keys at every depth (the walk refuses them), keys and kinds with
+        // escapes, many keys, odd kinds, damaged text. Whenever the scan answers for valid JSON,
+        // the walk answers the same.
+        let many: String = (0..40).map(|i| format!("\"k{i}\": {i}, ")).collect();
+        let variants = [
+            item.to_string(),
+            item.replace("\"namespace\": \"a\"", "\"namespace\": \"a\", \"name\": \"c\""),
+            item.replace("\"y\": \"2\"", "\"y\": \"2\", \"x\": \"3\""),
+            item.replace("{\"kind\": \"User\", \"name\": \"u\"}", "{\"kind\": \"User\", \"name\": \"u\", \"kind\": \"Group\"}"),
+            item.replace("\"kind\": \"RoleBinding\"", "\"kind\": \"RoleBinding\", \"kind\": \"Role\""),
+            item.replace("\"kind\": \"RoleBinding\"", "\"ki\\u006ed\": \"RoleBinding\""),
+            item.replace("\"kind\": \"RoleBinding\"", "\"kind\": \"Role\\u0042inding\""),
+            item.replace("\"kind\": \"RoleBinding\"", "\"kind\": 7"),
+            item.replace("\"metadata\": {", &format!("\"metadata\": {{{many}")),
+            item.replace("\"x\": \"1\"", "\"x\\\"\": \"1\", \"x\\\"\": \"2\""),
+            format!("[{item}]"),
+            format!("{item} x"),
+        ];
+        let mut answered = 0;
+        for v in &variants {
+            let valid = serde_json::from_str::<serde::de::IgnoredAny>(v).is_ok();
+            if let (Some(h), true) = (fast_head(v), valid) {
+                agrees(v, h);
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, 1, "only the plain item is answered by the scan");
+        // Every prefix and every one-byte deletion of the item: the scan never answers
+        // differently from the walk on valid JSON.
+        for i in 0..item.len() {
+            for t in [item[..i].to_string(), format!("{}{}", &item[..i], &item[i + 1..])] {
+                if serde_json::from_str::<serde::de::IgnoredAny>(&t).is_ok() {
+                    if let Some(h) = fast_head(&t) {
+                        agrees(&t, h);
+                    }
+                }
+            }
+        }
     }
 }
