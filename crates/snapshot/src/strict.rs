@@ -402,12 +402,27 @@ mod tests {
         let many: String = (0..40).map(|i| format!("\"k{i}\": {i}, ")).collect();
         let variants = [
             item.to_string(),
-            item.replace("\"namespace\": \"a\"", "\"namespace\": \"a\", \"name\": \"c\""),
+            item.replace(
+                "\"namespace\": \"a\"",
+                "\"namespace\": \"a\", \"name\": \"c\"",
+            ),
             item.replace("\"y\": \"2\"", "\"y\": \"2\", \"x\": \"3\""),
-            item.replace("{\"kind\": \"User\", \"name\": \"u\"}", "{\"kind\": \"User\", \"name\": \"u\", \"kind\": \"Group\"}"),
-            item.replace("\"kind\": \"RoleBinding\"", "\"kind\": \"RoleBinding\", \"kind\": \"Role\""),
-            item.replace("\"kind\": \"RoleBinding\"", "\"ki\\u006ed\": \"RoleBinding\""),
-            item.replace("\"kind\": \"RoleBinding\"", "\"kind\": \"Role\\u0042inding\""),
+            item.replace(
+                "{\"kind\": \"User\", \"name\": \"u\"}",
+                "{\"kind\": \"User\", \"name\": \"u\", \"kind\": \"Group\"}",
+            ),
+            item.replace(
+                "\"kind\": \"RoleBinding\"",
+                "\"kind\": \"RoleBinding\", \"kind\": \"Role\"",
+            ),
+            item.replace(
+                "\"kind\": \"RoleBinding\"",
+                "\"ki\\u006ed\": \"RoleBinding\"",
+            ),
+            item.replace(
+                "\"kind\": \"RoleBinding\"",
+                "\"kind\": \"Role\\u0042inding\"",
+            ),
             item.replace("\"kind\": \"RoleBinding\"", "\"kind\": 7"),
             item.replace("\"metadata\": {", &format!("\"metadata\": {{{many}")),
             item.replace("\"x\": \"1\"", "\"x\\\"\": \"1\", \"x\\\"\": \"2\""),
@@ -426,7 +441,10 @@ mod tests {
         // Every prefix and every one-byte deletion of the item: the scan never answers
         // differently from the walk on valid JSON.
         for i in 0..item.len() {
-            for t in [item[..i].to_string(), format!("{}{}", &item[..i], &item[i + 1..])] {
+            for t in [
+                item[..i].to_string(),
+                format!("{}{}", &item[..i], &item[i + 1..]),
+            ] {
                 if serde_json::from_str::<serde::de::IgnoredAny>(&t).is_ok() {
                     if let Some(h) = fast_head(&t) {
                         agrees(&t, h);

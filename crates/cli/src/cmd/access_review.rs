@@ -246,7 +246,11 @@ fn push_status(
             out.push(b'}');
         }
         Answer::Decided(d, cedar_errors) => {
-            let _ = write!(out, "{{\"allowed\":{},\"denied\":false", d.allowed);
+            out.extend_from_slice(if d.allowed {
+                b"{\"allowed\":true,\"denied\":false"
+            } else {
+                b"{\"allowed\":false,\"denied\":false"
+            });
             match d.grants.first() {
                 Some(g) if d.allowed => {
                     let json = reasons.entry((g.binding, g.subject)).or_insert_with(|| {
